@@ -1,0 +1,37 @@
+"""Exceptions raised by facenet. Every user-facing failure is a :class:`FacenetError`."""
+
+from __future__ import annotations
+
+
+class FacenetError(Exception):
+    """Base class of every error facenet raises on purpose."""
+
+
+class InvalidImageError(FacenetError, ValueError):
+    """An input could not be read as an image (missing, empty, corrupt, too large, ...)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class UnknownModelError(FacenetError, KeyError):
+    """A model or detector name that is not registered."""
+
+    def __init__(self, kind: str, name: str, known: list[str], close: list[str]) -> None:
+        self.name = name
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        self.message = f"Unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}."
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class WeightsError(FacenetError, RuntimeError):
+    """A weight file is missing or does not match its recorded SHA-256."""
+
+
+class DataError(FacenetError, ValueError):
+    """A data set or protocol file is missing or malformed."""

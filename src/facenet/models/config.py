@@ -1,0 +1,41 @@
+"""Per-model configuration: everything needed to feed the model and read its output."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from facenet.models.weights import WeightFile
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """An embedder's preprocessing and provenance.
+
+    input_size: (height, width) of the aligned crop it takes.
+    channel_order: "RGB" or "BGR", the order the network expects.
+    mean, std: per-channel values; the network sees ``(pixel - mean) / std`` with pixels in 0..255.
+    embedding_size: length of the output vector (L2-normalised by facenet).
+    weights: the weight file (SHA-256 pinned), or None for a model without shipped weights.
+    threshold: squared-L2 distance below which two faces are called the same person, calibrated
+        on LFW View 1 (see ``threshold_source``); None when not calibrated.
+    """
+
+    name: str
+    description: str
+    input_size: tuple[int, int]
+    channel_order: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    embedding_size: int
+    weights: Optional[WeightFile]
+    licence: str
+    threshold: Optional[float] = None
+    threshold_source: str = ""
+    template: str = "arcface_112"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["weights"] = self.weights.source if self.weights else None
+        d["weights_sha256"] = self.weights.sha256 if self.weights else None
+        return d
