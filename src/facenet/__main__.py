@@ -1,0 +1,5 @@
+import sys
+
+from facenet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,50 @@
+"""Command-line entry point: ``facenet <command> ...``. ``main(argv) -> int`` is what tests call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from facenet.commands import data, demo, detect, embed, evaluate, matrix, models, verify
+from facenet.errors import FacenetError
+
+COMMANDS = (detect, embed, verify, matrix, evaluate, models, data, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from facenet import __version__
+
+    parser = argparse.ArgumentParser(prog="facenet", description="Face detection, alignment, embeddings, verification and LFW evaluation.")
+    parser.add_argument("--version", action="version", version=f"facenet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in COMMANDS:
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Returns the exit code: 0 success, 1 some inputs failed, 2 usage error."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except FacenetError as exc:
+        print(f"facenet: error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # argument validation in constructors (sklearn-style messages)
+        print(f"facenet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("facenet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
