@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"LFW {m['n_pairs']} pairs, {m['n_folds']} folds, {m['n_images']} images "
               f"({m['detector']} + {m['embedder']}{', flip TTA' if m['flip'] else ''})")
         print(f"  accuracy     {100 * m['accuracy_mean']:.2f} ± {100 * m['accuracy_std']:.2f} %")
-        print(f"  VAL@FAR={args.far:g} {100 * m['val_at_far_1e-3']:.2f} %")
+        if m["val_mean"] is not None:
+            print(f"  VAL@FAR={args.far:g} {100 * m['val_mean']:.2f} ± {100 * m['val_std']:.2f} %")
         print(f"  AUC          {m['auc']:.5f}")
         print(f"  EER          {100 * m['eer']:.2f} %")
         print(f"  no face      {m['detection_failures']} images (fallback crop used)")

@@ -55,7 +55,7 @@ class YuNet:
         self.nms_threshold = float(nms_threshold)
         self.max_side = max_side
         path = verified_path(WEIGHTS)
-        self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), self.score_threshold, self.nms_threshold, 5000)
+        self._net = _quietly(cv2.FaceDetectorYN.create, str(path), "", (320, 320), self.score_threshold, self.nms_threshold, 5000)
 
     def detect(self, image: np.ndarray) -> Detections:
         """Faces in one ``(H, W, 3)`` uint8 RGB image, highest score first."""
@@ -83,6 +83,20 @@ class YuNet:
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """:meth:`detect` for each image; sizes may differ."""
         return [self.detect(im) for im in images]
+
+
+def _quietly(fn, *args):
+    """Call ``fn`` with OpenCV's log level at ERROR (it warns about unsupported DNN targets on
+    every YuNet load), restoring the caller's level afterwards."""
+    log = getattr(cv2, "utils", None) and getattr(cv2.utils, "logging", None)
+    if log is None:
+        return fn(*args)
+    previous = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_ERROR)
+    try:
+        return fn(*args)
+    finally:
+        log.setLogLevel(previous)
 
 
 def _check_unit(name: str, value: float) -> None:

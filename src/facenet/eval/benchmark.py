@@ -60,6 +60,7 @@ def evaluate_pairs(pipeline: Any, pairs: Any, far_target: float = 1e-3, progress
     dist = squared_l2(emb[ia], emb[ib])
     if len(np.unique(pairs.folds)) >= 2:
         metrics = dict(kfold_evaluate(dist, pairs.same, pairs.folds, far_target=far_target).to_dict())
+        metrics[f"val_at_far_{far_target:g}"] = metrics["val_mean"]
     else:
         metrics = _single_fold_metrics(dist, np.asarray(pairs.same, bool), pipeline.threshold)
     metrics.update(
@@ -83,5 +84,5 @@ def _single_fold_metrics(dist: np.ndarray, same: np.ndarray, threshold: float) -
 
     fpr, tpr, _ = roc_curve(dist, same)
     acc = float(np.mean((dist < threshold) == same))
-    return {"accuracy_mean": acc, "accuracy_std": 0.0, "val_at_far_1e-3": None, "auc": float(auc(fpr, tpr)),
+    return {"accuracy_mean": acc, "accuracy_std": 0.0, "val_mean": None, "auc": float(auc(fpr, tpr)),
             "eer": float(eer(fpr, tpr)), "threshold": float(threshold), "threshold_source": "calibrated (LFW View 1)"}

@@ -1,0 +1,31 @@
+"""Verification metrics and plots. Importing this package does not import matplotlib:
+:func:`plot_roc` loads it on first use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facenet.eval.protocol import (
+    KFoldResult,
+    accuracy,
+    auc,
+    best_threshold,
+    eer,
+    kfold_evaluate,
+    roc_curve,
+    threshold_at_far,
+    val_far,
+)
+
+__all__ = [
+    "KFoldResult", "accuracy", "auc", "best_threshold", "eer", "kfold_evaluate", "plot_roc",
+    "roc_curve", "threshold_at_far", "val_far",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "plot_roc":
+        from facenet.eval.plots import plot_roc
+
+        return plot_roc
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
