@@ -53,6 +53,11 @@ def build(**kwargs: object) -> "MTCNN":
 # --------------------------------------------------------------------------- networks
 
 
+def _face_prob(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax probability of class 1 from 2-class logits on dim 1 (as a sigmoid: cheaper)."""
+    return torch.sigmoid(logits[:, 1] - logits[:, 0])
+
+
 class PNet(nn.Module):
     """Proposal net, fully convolutional: (B, 3, H, W) -> regression (B, 4, h, w), face prob (B, h, w).
 
@@ -71,7 +76,7 @@ class PNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-        return self.conv4_2(x), torch.softmax(self.conv4_1(x), dim=1)[:, 1]
+        return self.conv4_2(x), _face_prob(self.conv4_1(x))
 
 
 class RNet(nn.Module):
@@ -94,7 +99,7 @@ class RNet(nn.Module):
         x = self.prelu3(self.conv3(x))
         # The weights were converted from a TensorFlow model that flattens (N, W, H, C).
         x = self.prelu4(self.dense4(x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)))
-        return self.dense5_2(x), torch.softmax(self.dense5_1(x), dim=1)[:, 1]
+        return self.dense5_2(x), _face_prob(self.dense5_1(x))
 
 
 class ONet(nn.Module):
@@ -123,7 +128,7 @@ class ONet(nn.Module):
         x = self.pool3(self.prelu3(self.conv3(x)))
         x = self.prelu4(self.conv4(x))
         x = self.prelu5(self.dense5(x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)))
-        return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), dim=1)[:, 1]
+        return self.dense6_2(x), self.dense6_3(x), _face_prob(self.dense6_1(x))
 
 
 def _load(net: nn.Module, weight: WeightFile, device: torch.device) -> nn.Module:
@@ -193,7 +198,10 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 class MTCNN:
     """MTCNN face detector: boxes, O-Net face probabilities and 5 landmarks.
 
-    min_face_size: smallest face side (pixels) searched for; smaller values are slower.
+    min_face_size: face side (pixels) that the first pyramid level maps onto P-Net's 12-pixel
+        window; smaller values find smaller faces and are slower. The limit is soft: faces down
+        to about half of it can still be found. Images whose shorter side is below it give no
+        detections.
     thresholds: face-probability cut-offs of P-Net, R-Net and O-Net.
     scale_factor: ratio between successive image-pyramid levels, in (0, 1).
     nms_thresholds: IoU cut-offs of the NMS after P-Net (within each pyramid level; a fixed 0.7
@@ -277,9 +285,13 @@ class MTCNN:
         return scales
 
     def _to_tensor(self, batch: np.ndarray) -> torch.Tensor:
-        """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 on the device, normalised."""
-        t = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
-        return (t.permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
+        """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 on the device, normalised.
+
+        The result keeps the input's channels-last memory layout, which torch's CPU convolutions
+        run faster on.
+        """
+        t = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).permute(0, 3, 1, 2)
+        return (t.float() - 127.5) * 0.0078125
 
     def _stage_p(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """P-Net over every pyramid level -> squared candidate boxes (N, 4) and owners (N,)."""

@@ -118,11 +118,16 @@ def batched_nms(
     # One exact nms() per group (no coordinate-offset trick, whose rounding can flip IoUs that
     # sit exactly on the threshold), then merge by score.
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(s) != len(b):
+        raise ValueError(f"batched_nms got {len(b)} boxes but {len(s)} scores.")
     labels, codes = np.unique(g, return_inverse=True)
     if len(labels) == 1:
         return nms(b, s, iou_threshold, mode)
     members = np.argsort(codes.reshape(-1), kind="stable")
     bounds = np.searchsorted(codes.reshape(-1)[members], np.arange(len(labels) + 1))
-    keep = [members[lo:hi][nms(b[members[lo:hi]], s[members[lo:hi]], iou_threshold, mode)] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    keep = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # one iteration per group (e.g. per image)
+        idx = members[lo:hi]
+        keep.append(idx[nms(b[idx], s[idx], iou_threshold, mode)])
     kept = np.concatenate(keep)
     return kept[np.argsort(-s[kept], kind="stable")].astype(np.int64)

