@@ -17,7 +17,6 @@ def plot_distance_matrix(crops: np.ndarray, distances: np.ndarray, threshold: fl
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
     n = len(crops)
     size = max(4.0, 1.1 * (n + 1))
@@ -28,10 +27,9 @@ def plot_distance_matrix(crops: np.ndarray, distances: np.ndarray, threshold: fl
     ax.set_ylim(n - 0.5, -1.5)
     ax.set_aspect("equal")
     ax.axis("off")
-    zoom = 0.9 * (fig.dpi * size / (n + 1)) / crops.shape[1] * 0.8 if n else 1.0
     for i in range(n):
-        for pos in ((i, -1), (-1, i)):
-            ax.add_artist(AnnotationBbox(OffsetImage(crops[i], zoom=zoom), pos, frameon=False))
+        for x, y in ((i, -1), (-1, i)):  # header row and header column
+            ax.imshow(crops[i], extent=(x - 0.46, x + 0.46, y + 0.46, y - 0.46), interpolation="bilinear")
         for j in range(n):
             d = float(distances[i, j])
             colour = "#2e7d32" if d < threshold else "#c62828"
@@ -39,8 +37,8 @@ def plot_distance_matrix(crops: np.ndarray, distances: np.ndarray, threshold: fl
             ax.text(j, i, f"{d:.2f}", ha="center", va="center", fontsize=9, color=colour, weight="bold")
     if labels is not None:
         for i, lab in enumerate(labels):
-            ax.text(-1, i + 0.47, lab[:18], ha="center", va="top", fontsize=6)
-    ax.set_title(title or f"squared L2 distance (green: < {threshold:.2f}, same person)", fontsize=10)
+            ax.text(-1.52, i, lab[:24], ha="right", va="center", fontsize=7)
+    ax.set_title(title or f"squared L2 distance (green: < {threshold:.2f}, same person)", fontsize=10, pad=12)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight")
