@@ -63,7 +63,8 @@ class FacePipeline:
         self.face_policy = face_policy
         self.max_pixels = max_pixels
         cfg = self.embedder.config
-        self.threshold = float(threshold if threshold is not None else (cfg.threshold if cfg.threshold is not None else 1.0))
+        calibrated = cfg.verification_threshold(self.flip)
+        self.threshold = float(threshold if threshold is not None else (calibrated if calibrated is not None else 1.0))
         if not 0.0 < self.threshold < 4.0:
             raise ValueError(f"The 'threshold' parameter must be a float in (0, 4). Got {threshold!r} instead.")
 

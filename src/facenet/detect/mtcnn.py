@@ -40,6 +40,7 @@ CONFIG = DetectorConfig(
         "scale_factor": 0.709,
         "nms_thresholds": (0.5, 0.7, 0.7),
     },
+    retry={"thresholds": (0.5, 0.5, 0.5)},
 )
 
 _STRIDE, _CELL = 2, 12  # P-Net's output stride and receptive field, in pyramid-level pixels

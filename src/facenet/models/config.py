@@ -19,6 +19,7 @@ class ModelConfig:
     weights: the weight file (SHA-256 pinned), or None for a model without shipped weights.
     threshold: squared-L2 distance below which two faces are called the same person, calibrated
         on LFW View 1 (see ``threshold_source``); None when not calibrated.
+    threshold_flip: the same with flip test-time augmentation (distances shrink a little).
     """
 
     name: str
@@ -31,6 +32,7 @@ class ModelConfig:
     weights: Optional[WeightFile]
     licence: str
     threshold: Optional[float] = None
+    threshold_flip: Optional[float] = None
     threshold_source: str = ""
     template: str = "arcface_112"
 
@@ -39,3 +41,9 @@ class ModelConfig:
         d["weights"] = self.weights.source if self.weights else None
         d["weights_sha256"] = self.weights.sha256 if self.weights else None
         return d
+
+    def verification_threshold(self, flip: bool = False) -> Optional[float]:
+        """The calibrated threshold for plain or flip-TTA embeddings (None when uncalibrated)."""
+        if flip and self.threshold_flip is not None:
+            return self.threshold_flip
+        return self.threshold
