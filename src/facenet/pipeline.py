@@ -88,17 +88,21 @@ class FacePipeline:
         """:meth:`detect` for each image; sizes may differ."""
         return [self.detect(im) for im in images]
 
+    @property
+    def template(self) -> str:
+        return getattr(self.embedder.config, "template", "arcface_112")
+
     def align(self, image: ImageInput, detections: Detections) -> np.ndarray:
         """Aligned crops of every detection: (K, H, W, 3) uint8 at the embedder's input size."""
-        return align_detections(self.load(image), detections, self.crop_size)
+        return align_detections(self.load(image), detections, self.crop_size, self.template)
 
-    def embed_faces(self, crops: np.ndarray) -> np.ndarray:
-        """Embeddings of already aligned crops (N, H, W, 3) uint8 → (N, D) float32, unit norm."""
-        return self.embedder.embed_faces(crops, flip=self.flip)
+    def primary_crops(self, images: ImageInput | Sequence[ImageInput]) -> tuple[np.ndarray, Detections, np.ndarray]:
+        """The crop each image stands for: its primary face (``face_policy``), or the counted
+        centre-crop fallback when no face is found (also after the retry pass).
 
-    def represent(self, images: ImageInput | Sequence[ImageInput]) -> FaceEmbeddings:
-        """One embedding per image: its primary face (``face_policy``), or the counted centre-crop
-        fallback when no face is found. A single image is treated as a batch of one."""
+        Returns (crops (N, H, W, 3) uint8, the primary detections (N boxes; NaN box and 0 score
+        where the fallback was used), face_found (N,) bool).
+        """
         batch = _as_batch(images)
         n = len(batch)
         h, w = self.crop_size
@@ -106,6 +110,7 @@ class FacePipeline:
         found = np.zeros(n, bool)
         boxes = np.full((n, 4), np.nan, np.float32)
         scores = np.zeros(n, np.float32)
+        landmarks = np.full((n, 5, 2), np.nan, np.float32)
         for i, src in enumerate(batch):
             img = self.load(src)
             det = self.detector.detect(img)
@@ -116,9 +121,19 @@ class FacePipeline:
                 crops[i] = fallback_crop(img, (h, w))
                 continue
             face = det.select(k)
-            crops[i] = align_detections(img, face, (h, w))[0]
-            found[i], boxes[i], scores[i] = True, face.boxes[0], face.scores[0]
-        return FaceEmbeddings(self.embed_faces(crops), found, boxes, scores)
+            crops[i] = align_detections(img, face, (h, w), self.template)[0]
+            found[i], boxes[i], scores[i], landmarks[i] = True, face.boxes[0], face.scores[0], face.landmarks[0]
+        return crops, Detections(boxes, scores, landmarks), found
+
+    def embed_faces(self, crops: np.ndarray) -> np.ndarray:
+        """Embeddings of already aligned crops (N, H, W, 3) uint8 → (N, D) float32, unit norm."""
+        return self.embedder.embed_faces(crops, flip=self.flip)
+
+    def represent(self, images: ImageInput | Sequence[ImageInput]) -> FaceEmbeddings:
+        """One embedding per image: its primary face (``face_policy``), or the counted centre-crop
+        fallback when no face is found. A single image is treated as a batch of one."""
+        crops, det, found = self.primary_crops(images)
+        return FaceEmbeddings(self.embed_faces(crops), found, det.boxes, det.scores)
 
     def embed(self, images: ImageInput | Sequence[ImageInput]) -> np.ndarray:
         """(N, D) float32 L2-normalised embeddings, one per image (see :meth:`represent`)."""
@@ -128,7 +143,7 @@ class FacePipeline:
         """Every face in one image: its detections and (K, D) embeddings (K may be 0)."""
         img = self.load(image)
         det = self.detector.detect(img)
-        return det, self.embed_faces(align_detections(img, det, self.crop_size))
+        return det, self.embed_faces(align_detections(img, det, self.crop_size, self.template))
 
     def verify(self, a: ImageInput, b: ImageInput) -> Verification:
         """Same person? Squared L2 between the two images' primary faces, against the threshold."""

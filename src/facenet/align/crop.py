@@ -43,8 +43,34 @@ def align_faces(image: np.ndarray, landmarks: np.ndarray, size: tuple[int, int])
     return out
 
 
-def align_detections(image: np.ndarray, detections: Detections, size: tuple[int, int]) -> np.ndarray:
-    """:func:`align_faces` on every detection. Returns (K, height, width, 3) uint8."""
+def crop_boxes(image: np.ndarray, boxes: np.ndarray, size: tuple[int, int], margin: float) -> np.ndarray:
+    """Box crops as davidsandberg/facenet makes them: each box grown by ``margin / 2`` pixels on
+    every side, clipped to the image, resized to ``size`` (no rotation). Returns (K, h, w, 3)."""
+    h, w = size
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    out = np.zeros((len(boxes), h, w, 3), np.uint8)
+    ih, iw = image.shape[:2]
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        l, t = int(max(np.floor(x1 - margin / 2), 0)), int(max(np.floor(y1 - margin / 2), 0))
+        r, b = int(min(np.ceil(x2 + margin / 2), iw)), int(min(np.ceil(y2 + margin / 2), ih))
+        if r - l < 2 or b - t < 2:
+            continue
+        out[i] = cv2.resize(image[t:b, l:r], (w, h), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def align_detections(image: np.ndarray, detections: Detections, size: tuple[int, int],
+                     template: str = "arcface_112") -> np.ndarray:
+    """Crops of every detection the way a model expects them. Returns (K, height, width, 3) uint8.
+
+    template: "arcface_112" — similarity transform of the 5 landmarks onto the ArcFace template
+    scaled to ``size``; "box_margin_<M>" — the detector box grown by M pixels, resized (the crops
+    davidsandberg/facenet models were trained on).
+    """
+    if template.startswith("box_margin_"):
+        return crop_boxes(image, detections.boxes, size, float(template.rsplit("_", 1)[1]))
+    if template != "arcface_112":
+        raise ValueError(f"Unknown alignment template {template!r}; expected 'arcface_112' or 'box_margin_<M>'.")
     return align_faces(image, detections.landmarks, size)
 
 

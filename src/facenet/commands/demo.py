@@ -36,9 +36,8 @@ def run(args: argparse.Namespace) -> int:
     pipe = FacePipeline(detector="yunet", embedder="sface")
     paths = [root / n / f"{n}_{i:04d}.jpg" for n in PEOPLE for i in (1, 2)]
     print(f"1. detect + align + embed {len(paths)} LFW photos of {len(PEOPLE)} people with YuNet + SFace")
-    r = pipe.represent(paths)
-    dist = pairwise_squared_l2(r.embeddings)
-    crops = np.stack([pipe.align(p, (d := pipe.detect(p)).select(d.primary((250, 250)))) [0] for p in paths])
+    crops, _, _ = pipe.primary_crops(paths)
+    dist = pairwise_squared_l2(pipe.embed_faces(crops))
     fig = plot_distance_matrix(crops, dist, pipe.threshold, out / "matrix.png", labels=[p.stem for p in paths])
     print(f"   distance matrix figure (the paper's Figure 1): {fig}")
     print("2. verify (squared L2, threshold %.3f calibrated on LFW View 1):" % pipe.threshold)

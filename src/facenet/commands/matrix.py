@@ -19,7 +19,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet.align.crop import align_detections, fallback_crop
     from facenet.distance import pairwise_squared_l2
     from facenet.eval.matrix_figure import plot_distance_matrix
     import numpy as np
@@ -33,18 +32,13 @@ def run(args: argparse.Namespace) -> int:
     if len(ok) < 2:
         error("fewer than 2 images could be read")
         return 1
-    r = pipe.represent([img for _, img in ok])
-    crops = []
-    for (p, img), found, box in zip(ok, r.face_found, r.boxes):
-        if found:
-            det = pipe.detect(img)
-            crops.append(align_detections(img, det.select(det.primary(img.shape, pipe.face_policy)), pipe.crop_size)[0])
-        else:
+    crops, _, found = pipe.primary_crops([img for _, img in ok])
+    for (p, _), f in zip(ok, found):
+        if not f:
             warn(f"{p}: no face found; used the fallback centre crop")
-            crops.append(fallback_crop(img, pipe.crop_size))
-    dist = pairwise_squared_l2(r.embeddings)
+    dist = pairwise_squared_l2(pipe.embed_faces(crops))
     labels = [Path(p).stem for p, _ in ok]
-    out = plot_distance_matrix(np.stack(crops), dist, pipe.threshold, args.out, labels=labels)
+    out = plot_distance_matrix(crops, dist, pipe.threshold, args.out, labels=labels)
     if args.json:
         emit_json({"out": str(out), "paths": [p for p, _ in ok], "distances": np.round(dist, 4), "threshold": pipe.threshold, "failed": failed})
     else:
