@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from facenet.commands import data, demo, detect, embed, evaluate, matrix, models, verify
+from facenet.commands import align, data, demo, detect, embed, evaluate, matrix, models, verify
 from facenet.errors import FacenetError
 
-COMMANDS = (detect, embed, verify, matrix, evaluate, models, data, demo)
+COMMANDS = (detect, embed, verify, matrix, evaluate, models, data, demo, align)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # argument validation in constructors (sklearn-style messages)
         print(f"facenet: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `facenet ... --json | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("facenet: interrupted", file=sys.stderr)
         return 130
