@@ -1,0 +1,12 @@
+"""Training the embedding with the triplet loss and online mining."""
+
+from facenet.train.config import TrainConfig
+
+__all__ = ["TrainConfig", "train"]
+
+
+def train(config: TrainConfig):  # noqa: ANN201 - re-exported lazily (torch-heavy)
+    """Run a training job; see :func:`facenet.train.loop.train`."""
+    from facenet.train.loop import train as _train
+
+    return _train(config)

@@ -1,0 +1,228 @@
+"""The training loop: P×K batches, online mining, triplet loss, checkpoints, validation, DDP."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from facenet.train.checkpoint import load_checkpoint, save_checkpoint
+from facenet.train.config import TrainConfig
+from facenet.train.distributed import DistContext, all_reduce_mean, gather_with_grad, init_from_env, shutdown
+from facenet.train.optim import build_optimizer, build_scheduler
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. history: one dict per logged step (step, loss, fraction_active,
+    lr, images_per_second, and validation metrics when measured)."""
+
+    run_dir: Path
+    steps: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint: Path | None = None
+
+    @property
+    def losses(self) -> list[float]:
+        return [h["loss"] for h in self.history if "loss" in h]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but CUDA is not available on this machine.")
+    return torch.device(name)
+
+
+def build_dataset(cfg: TrainConfig, model_config: Any) -> Any:
+    from facenet.data.folder import FaceFolder, SyntheticFaces
+
+    if cfg.data == "synthetic":
+        return SyntheticFaces(cfg.synthetic_identities, cfg.synthetic_images, tuple(model_config.input_size), seed=cfg.seed)
+    return FaceFolder(cfg.data, model_config.input_size, model_config.mean, model_config.std,
+                      augment=cfg.augment, min_images=2, seed=cfg.seed)
+
+
+def build_miner(cfg: TrainConfig) -> Any:
+    from facenet.mining import create_miner
+
+    if cfg.miner == "semihard":
+        return create_miner("semihard", margin=cfg.margin, seed=cfg.seed)
+    if cfg.miner == "batch_all":
+        return create_miner("batch_all", margin=cfg.margin)
+    return create_miner(cfg.miner)
+
+
+def _local_slice(indices: list[int], ctx: DistContext) -> list[int]:
+    n = len(indices) // ctx.world_size
+    return indices[ctx.rank * n : (ctx.rank + 1) * n]
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True) -> TrainResult:
+    """Train (or fine-tune) an embedding. ``resume``: a checkpoint (or run folder) to continue.
+
+    Under torchrun every process takes an equal slice of each global P×K batch; embeddings are
+    all-gathered so mining and the loss see the global batch, exactly as one process would.
+    """
+    from facenet.data.sampler import PKSampler
+    from facenet.losses import TripletLoss
+    from facenet.models.registry import create_model
+
+    device = resolve_device(cfg.device)
+    ctx = init_from_env(device.type)
+    if ctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+    if (cfg.people_per_batch * cfg.images_per_person) % ctx.world_size:
+        raise ValueError(f"The global batch P*K={cfg.people_per_batch * cfg.images_per_person} must divide among {ctx.world_size} processes.")
+    run_dir = Path(cfg.out)
+    torch.manual_seed(cfg.seed)
+    embedder = create_model(cfg.model, pretrained=False, embedding_size=cfg.embedding_size, device=str(device))
+    model = embedder.module.to(device)
+    if cfg.init_from:
+        _init_from(model, cfg.init_from)
+    dataset = build_dataset(cfg, embedder.config)
+    sampler = PKSampler(dataset.labels, cfg.people_per_batch, cfg.images_per_person, seed=cfg.seed)
+    optimizer = build_optimizer(cfg, model.parameters())
+    scheduler = build_scheduler(cfg, optimizer)
+    miner = build_miner(cfg)
+    loss_fn = TripletLoss(margin=cfg.margin)
+    step, epoch, batch_in_epoch = 0, 0, 0
+    if resume is not None:
+        ck = load_checkpoint(Path(resume) / "last.pt" if Path(resume).is_dir() else resume)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        step, epoch, batch_in_epoch = ck["step"], ck["epoch"], ck["batch_in_epoch"]
+        torch.set_rng_state(ck["torch_rng"])
+        if hasattr(miner, "generator") and ck.get("miner_rng") is not None:
+            miner.generator.set_state(ck["miner_rng"])
+    if ctx.is_main:
+        cfg.save(run_dir / "config.yaml")
+    net = torch.nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
+    writer = _writer(cfg, run_dir) if ctx.is_main else None
+    validator = _validator(cfg, embedder.config, progress) if ctx.is_main else None
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    result = TrainResult(run_dir, step)
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=not (progress and ctx.is_main))
+    t_last, n_last = time.perf_counter(), 0
+    while step < cfg.steps:
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        batches = list(iter(sampler))
+        if not batches:
+            raise ValueError("The sampler produced no batch: too few identities for people_per_batch.")
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=[_local_slice(b, ctx) for b in batches[batch_in_epoch:]],
+                                             num_workers=cfg.workers,
+                                             generator=torch.Generator().manual_seed(cfg.seed + epoch))  # keeps the global RNG untouched
+        for x, y in loader:
+            net.train()
+            x, y = x.to(device, non_blocking=True), y.to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                emb = net(x).float()
+            emb_all, y_all = gather_with_grad(emb, ctx), gather_with_grad(y, ctx)
+            triplets = miner(emb_all.detach(), y_all)
+            loss, stats = loss_fn.compute(emb_all, triplets)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss * ctx.world_size).backward()  # DDP averages: undo it for the global loss
+            if cfg.grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step, batch_in_epoch, n_last = step + 1, batch_in_epoch + 1, n_last + len(y_all)
+            if step % cfg.log_every == 0 or step == cfg.steps or step == 1:
+                now = time.perf_counter()
+                rec = {"step": step, "epoch": epoch, "loss": all_reduce_mean(float(loss.detach()), ctx),
+                       "fraction_active": stats.fraction_active, "n_triplets": stats.n_triplets,
+                       "lr": scheduler.get_last_lr()[0], "images_per_second": n_last / max(now - t_last, 1e-9)}
+                t_last, n_last = now, 0
+                result.history.append(rec)
+                _log(writer, rec)
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", active=f"{rec['fraction_active']:.2f}",
+                                img_s=f"{rec['images_per_second']:.0f}", refresh=False)
+            bar.update(1)
+            if validator is not None and cfg.val_every > 0 and step % cfg.val_every == 0:
+                _validate(validator, embedder, step, result, writer)
+            if ctx.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+                result.checkpoint = _save(run_dir, cfg, model, optimizer, scheduler, miner, embedder, step, epoch, batch_in_epoch)
+            if step >= cfg.steps:
+                break
+        else:
+            epoch, batch_in_epoch = epoch + 1, 0
+            if validator is not None and cfg.val_every == 0:
+                _validate(validator, embedder, step, result, writer)
+    bar.close()
+    result.steps = step
+    if ctx.is_main:
+        (run_dir / "history.json").write_text(json.dumps(result.history, indent=1))
+    if writer is not None:
+        writer.close()
+    shutdown(ctx)
+    return result
+
+
+def _save(run_dir: Path, cfg: TrainConfig, model, optimizer, scheduler, miner, embedder, step, epoch, batch_in_epoch) -> Path:
+    state = {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "torch_rng": torch.get_rng_state(),
+        "miner_rng": miner.generator.get_state() if hasattr(miner, "generator") else None,
+        "config": cfg.to_dict(), "model_name": cfg.model, "model_config": embedder.config.to_dict(),
+    }
+    save_checkpoint(run_dir / "checkpoints" / f"step_{step:07d}.pt", state)
+    return save_checkpoint(run_dir / "last.pt", state)
+
+
+def _init_from(model: torch.nn.Module, name: str) -> None:
+    """Copy a registered pretrained model's weights where names and shapes match (the embedding
+    layer is re-initialised when its size differs)."""
+    from facenet.models.registry import create_model
+
+    src = create_model(name, pretrained=True).module.state_dict()
+    own = model.state_dict()
+    matched = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    if len(matched) < len(own) // 2:
+        raise ValueError(f"init_from={name!r}: only {len(matched)} of {len(own)} tensors match this architecture.")
+    model.load_state_dict(matched, strict=False)
+
+
+def _writer(cfg: TrainConfig, run_dir: Path) -> Any:
+    if not cfg.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard not installed: logs go to history.json only
+        return None
+    return SummaryWriter(str(run_dir / "tb"))
+
+
+def _validator(cfg: TrainConfig, model_config: Any, progress: bool) -> Any:
+    if not cfg.lfw_root or cfg.val_every < 0:
+        return None
+    from facenet.train.validate import ViewOneValidator
+
+    return ViewOneValidator(cfg.lfw_root, model_config, max_pairs=cfg.val_pairs, progress=progress)
+
+
+def _validate(validator: Any, embedder: Any, step: int, result: TrainResult, writer: Any) -> None:
+    m = validator(embedder)
+    rec = {"step": step, **m}
+    result.history.append(rec)
+    _log(writer, rec)
+
+
+def _log(writer: Any, rec: dict[str, Any]) -> None:
+    if writer is None:
+        return
+    for k, v in rec.items():
+        if k != "step" and isinstance(v, (int, float)) and np.isfinite(v):
+            writer.add_scalar(f"train/{k}" if not k.startswith("val_") else f"val/{k[4:]}", v, rec["step"])
