@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.installed
 FACENET_DATA ?= $(abspath ../shared/data)
 export FACENET_DATA
 PYTEST_WORKERS ?= 2
+# One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
+# spinning thread pools crawl.
 
 .PHONY: install demo test bench bench-dlib calibrate lint clean
 
@@ -25,7 +27,7 @@ demo: $(STAMP)
 	$(PY) -m facenet demo --data $(FACENET_DATA) --out out/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -p no:cacheprovider
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 bench: $(STAMP)
 	$(PY) bench/lfw_pipeline.py --data $(FACENET_DATA) --out out/bench

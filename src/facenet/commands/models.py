@@ -8,7 +8,7 @@ from facenet.commands.common import emit_json, error
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list detectors and embedders (sizes, weights, licences)")
+    p = sub.add_parser("models", help="list detectors and embedders (sizes, params, mult-adds, weights, licences)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--check", action="store_true", help="verify the SHA-256 of every weight file")
     p.set_defaults(func=run)
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         ws = (c.weights,) if c.weights else ()
         rows.append({"kind": "embedder", "name": name, "description": c.description, "input_size": f"{c.input_size[0]}x{c.input_size[1]}",
                      "embedding_size": c.embedding_size, "threshold": c.threshold, "weights": [w.source for w in ws],
-                     "licence": c.licence, "_w": ws})
+                     "licence": c.licence, "_w": ws, **_complexity(name, c.input_size)})
     bad = 0
     for r in rows:
         ws = r.pop("_w")
@@ -46,9 +46,28 @@ def run(args: argparse.Namespace) -> int:
         emit_json(rows)
     else:
         for r in rows:
-            extra = f" -> {r['embedding_size']}-D, threshold {r['threshold']}" if r["kind"] == "embedder" else ""
+            extra = ""
+            if r["kind"] == "embedder":
+                size = ("n/a" if r["params"] is None
+                        else f"{r['params'] / 1e6:.2f}M params, {r['mult_adds'] / 1e9:.3f}G mult-adds")
+                extra = f" -> {r['embedding_size']}-D, threshold {r['threshold']}, {size}"
             ok = "" if not args.check else ("  [weights ok]" if r["weights_ok"] else "  [WEIGHTS BAD]")
-            print(f"{r['kind']:9s} {r['name']:8s} input {r['input_size']}{extra}{ok}")
+            print(f"{r['kind']:9s} {r['name']:13s} input {r['input_size']}{extra}{ok}")
             print(f"          {r['description']}")
-            print(f"          weights: {'; '.join(r['weights'])} ({r['licence']})")
+            print(f"          weights: {'; '.join(r['weights']) or 'none shipped'} ({r['licence']})")
     return 1 if bad else 0
+
+
+def _complexity(name: str, input_size: tuple[int, int]) -> dict[str, int | None]:
+    """``params`` and ``mult_adds`` (batch 1, at the model's input size) of a PyTorch embedder,
+    built untrained; None for models that only exist as ONNX weights (SFace)."""
+    from facenet.models.complexity import count_mult_adds, count_parameters
+    from facenet.models.registry import create_model
+
+    try:
+        module = getattr(create_model(name, pretrained=False), "module", None)
+    except ValueError:  # pretrained-only (ONNX) model
+        module = None
+    if module is None:
+        return {"params": None, "mult_adds": None}
+    return {"params": count_parameters(module), "mult_adds": count_mult_adds(module, tuple(input_size))}

@@ -29,6 +29,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> tup
 
     ck = load_checkpoint(checkpoint)
     emb = create_model(ck["model_name"], pretrained=False, embedding_size=ck["config"]["embedding_size"])
+    if ck["config"].get("input_size"):
+        from dataclasses import replace
+
+        s = int(ck["config"]["input_size"])
+        emb.config = replace(emb.config, input_size=(s, s))
     module = emb.module.cpu()
     module.load_state_dict(ck["model"])
     module.eval()

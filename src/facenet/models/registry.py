@@ -13,7 +13,7 @@ from typing import Any
 from facenet.errors import UnknownModelError
 from facenet.models.config import ModelConfig
 
-MODEL_MODULES = ("facenet.models.sface", "facenet.models.torch_models")
+MODEL_MODULES = ("facenet.models.sface", "facenet.models.torch_models", "facenet.models.facenet_irv1")
 
 
 def _configs() -> dict[str, tuple[ModelConfig, Any]]:

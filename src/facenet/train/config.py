@@ -16,7 +16,9 @@ class TrainConfig:
     """Everything a training run depends on (defaults follow the FaceNet paper where it says).
 
     data: folder of aligned crops per identity, or "synthetic".
-    model: registered architecture name (see ``facenet models``); embedding_size: its output size.
+    model: registered architecture name (see ``facenet models``); embedding_size: its output size;
+        input_size: train at this square crop size instead of the model's default (the networks
+        end in global pooling, so e.g. NN2 at 96 is the paper's NN4).
     init_from: optional registered pretrained model to start from (fine-tuning), e.g.
         "facenet-casia-irv1"; its weights are loaded except the embedding layer when sizes differ.
     people_per_batch (P) × images_per_person (K): the global batch.
@@ -33,6 +35,7 @@ class TrainConfig:
     out: str = "runs/facenet"
     model: str = "nns2"
     embedding_size: int = 128
+    input_size: Optional[int] = None
     init_from: Optional[str] = None
     people_per_batch: int = 16
     images_per_person: int = 4

@@ -83,6 +83,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     run_dir = Path(cfg.out)
     torch.manual_seed(cfg.seed)
     embedder = create_model(cfg.model, pretrained=False, embedding_size=cfg.embedding_size, device=str(device))
+    if cfg.input_size:
+        from dataclasses import replace
+
+        embedder.config = replace(embedder.config, input_size=(cfg.input_size, cfg.input_size))
     model = embedder.module.to(device)
     if cfg.init_from:
         _init_from(model, cfg.init_from)

@@ -1,0 +1,82 @@
+"""Training on the synthetic data set: loss falls, resume is bit-identical, export round-trips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from facenet.cli import main
+from facenet.train import TrainConfig, train
+
+
+def _cfg(tmp_path, **kw) -> TrainConfig:
+    base = dict(model="nns2", input_size=48, people_per_batch=8, images_per_person=4, steps=20, log_every=1,
+                checkpoint_every=10, out=str(tmp_path / "run"), tensorboard=False, seed=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_twenty_steps_loss_falls(tmp_path):
+    r = train(_cfg(tmp_path, miner="batch_all", optimizer="adamw", lr=0.01), progress=False)
+    losses = r.losses
+    assert r.steps == 20 and len(losses) == 20 and all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    assert (tmp_path / "run" / "config.yaml").is_file() and (tmp_path / "run" / "last.pt").is_file()
+    assert TrainConfig.from_yaml(tmp_path / "run" / "config.yaml") == _cfg(tmp_path, miner="batch_all", optimizer="adamw", lr=0.01)
+
+
+@pytest.mark.parametrize("miner", ["semihard", "batch_hard"])
+def test_other_miners_run(tmp_path, miner):
+    r = train(_cfg(tmp_path, miner=miner, steps=4, optimizer="sgd", lr=0.01, grad_clip=1.0, schedule="cosine", warmup_steps=2), progress=False)
+    assert r.steps == 4 and all(np.isfinite(r.losses))
+
+
+def test_resume_is_bit_identical(tmp_path):
+    straight = train(_cfg(tmp_path / "a", steps=12, checkpoint_every=6), progress=False)
+    first = train(_cfg(tmp_path / "b", steps=6, checkpoint_every=6), progress=False)
+    resumed = train(_cfg(tmp_path / "b", steps=12, checkpoint_every=6), resume=tmp_path / "b" / "run", progress=False)
+    assert first.losses + resumed.losses == straight.losses  # exact float equality
+    a = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_export_onnx_matches_and_plugs_into_pipeline(tmp_path, capsys):
+    train(_cfg(tmp_path, steps=3), progress=False)
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", str(tmp_path / "run" / "last.pt"), "--onnx", str(onnx_path)]) == 0
+    assert "max |onnx - torch|" in capsys.readouterr().out
+    from facenet import FacePipeline, create_model
+
+    emb = create_model(str(onnx_path))
+    assert emb.config.input_size == (48, 48) and emb.config.embedding_size == 128
+    crops = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 3), dtype=np.uint8)
+    e = emb.embed_faces(crops)
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    ref = create_model("nns2", pretrained=False)
+    ref.module.load_state_dict(ck["model"])
+    from dataclasses import replace
+
+    ref.config = replace(ref.config, input_size=(48, 48))
+    np.testing.assert_allclose(e, ref.embed_faces(crops), atol=1e-5)
+    pipe = FacePipeline(embedder=str(onnx_path), threshold=1.0)
+    assert pipe.embed(np.full((120, 120, 3), 90, np.uint8)).shape == (1, 128)
+
+
+def test_cli_train_json_and_yaml(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: nns2\ninput_size: 40\nsteps: 3\npeople_per_batch: 4\nimages_per_person: 2\ntensorboard: false\n")
+    rc = main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--steps", "2", "--json", "--no-progress"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["steps"] == 2 and out["first_loss"] is not None
+
+
+def test_config_validation(tmp_path):
+    with pytest.raises(ValueError, match="'optimizer' parameter"):
+        TrainConfig(optimizer="adam")
+    with pytest.raises(ValueError, match="did you mean 'margin'"):
+        TrainConfig.from_dict({"margni": 0.3})
+    with pytest.raises(ValueError, match="'people_per_batch' parameter"):
+        TrainConfig(people_per_batch=1)
