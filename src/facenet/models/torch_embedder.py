@@ -16,18 +16,23 @@ class TorchEmbedder:
     module: maps (N, 3, H, W) float32, already standardised, to (N, D) embeddings.
     device: torch device string ("cpu", "cuda", "cuda:0", ...); the module is moved there.
     batch_size: crops per forward pass.
+    threads: torch CPU threads while embedding (the previous setting is restored after);
+        None: leave torch's setting alone.
 
     :meth:`embed_faces` runs the module in eval mode under ``torch.inference_mode`` and restores
     the module's previous train/eval mode afterwards, so a training loop can call it mid-epoch.
     """
 
-    def __init__(self, config: ModelConfig, module: Any, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(self, config: ModelConfig, module: Any, device: str = "cpu", batch_size: int = 32,
+                 threads: int | None = None) -> None:
         import torch
 
         if not isinstance(module, torch.nn.Module):
             raise ValueError(f"The 'module' parameter must be a torch.nn.Module. Got {type(module).__name__} instead.")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"The 'batch_size' parameter must be an int in [1, inf). Got {batch_size!r} instead.")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"The 'threads' parameter must be an int in [1, inf) or None. Got {threads!r} instead.")
         if config.channel_order not in ("RGB", "BGR"):
             raise ValueError(f"The 'channel_order' of {config.name} must be 'RGB' or 'BGR'. Got {config.channel_order!r} instead.")
         try:
@@ -36,6 +41,7 @@ class TorchEmbedder:
             raise ValueError(f"The 'device' parameter must be a torch device string. Got {device!r} instead.") from exc
         self.config = config
         self.batch_size = batch_size
+        self.threads = threads
         self.module = module.to(self.device)
         self._mean = torch.tensor(config.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._inv_std = 1.0 / torch.tensor(config.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
@@ -82,8 +88,11 @@ class TorchEmbedder:
         if flip:
             crops = np.concatenate([crops, crops[:, :, ::-1]], axis=0)
         was_training = self.module.training
+        old_threads = torch.get_num_threads()
         self.module.eval()
         try:
+            if self.threads is not None:
+                torch.set_num_threads(self.threads)
             with torch.inference_mode():
                 raw = np.concatenate([
                     self.module(self.preprocess(crops[i : i + self.batch_size])).float().cpu().numpy().reshape(
@@ -92,6 +101,8 @@ class TorchEmbedder:
                 ])
         finally:
             self.module.train(was_training)
+            if self.threads is not None:
+                torch.set_num_threads(old_threads)
         if raw.shape[1] != self.embedding_size:
             raise ValueError(f"{self.config.name} produced {raw.shape[1]}-D embeddings; its config says {self.embedding_size}.")
         if flip:

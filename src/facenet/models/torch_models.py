@@ -39,8 +39,8 @@ _NETS: dict[str, tuple[str, str]] = {
     "mobilefacenet": ("facenet.models.nets.mobilefacenet", "MobileFaceNet"),
 }
 
-#: Pipeline options that only concern ONNX embedders; accepted and ignored here.
-_ONNX_ONLY = ("backend", "threads")
+#: Pipeline option that only concerns ONNX embedders; accepted and ignored here.
+_ONNX_ONLY = ("backend",)
 
 
 def create_network(config: ModelConfig, dropout: float = 0.0) -> Any:
@@ -60,8 +60,9 @@ def build(config: ModelConfig, pretrained: bool = False, embedding_size: int | N
 
     pretrained: must be False: no weights ship for these networks.
     embedding_size: override the config's 128 (the returned embedder's config says so too).
-    device: torch device string. kwargs: ``batch_size`` (crops per forward pass), ``dropout``
-    (before the embedding layer); ``backend`` and ``threads`` are ONNX options, ignored here.
+    device: torch device string. kwargs: ``batch_size`` (crops per forward pass), ``threads``
+    (torch CPU threads while embedding), ``dropout`` (before the embedding layer); ``backend``
+    (the ONNX engine) is accepted and ignored.
     """
     if pretrained:
         raise ValueError(f"no pretrained weights ship for {config.name}; train one with `facenet train`")
@@ -72,8 +73,8 @@ def build(config: ModelConfig, pretrained: bool = False, embedding_size: int | N
     dropout = kwargs.pop("dropout", 0.0)
     for key in _ONNX_ONLY:
         kwargs.pop(key, None)
-    extra = set(kwargs) - {"batch_size"}
+    extra = set(kwargs) - {"batch_size", "threads"}
     if extra:
         raise ValueError(f"Unknown options for {config.name}: {sorted(extra)}; "
-                         "expected embedding_size, device, batch_size, dropout.")
+                         "expected embedding_size, device, batch_size, threads, dropout.")
     return TorchEmbedder(config, create_network(config, dropout), device=device, **kwargs)

@@ -28,6 +28,9 @@ class TrainConfig:
     steps: total optimisation steps; checkpoint_every: steps between checkpoints; val_every:
         steps between LFW View 1 validations (0: once per epoch, -1: never).
     lfw_root: LFW folder for validation (View 1 pairsDevTest); None: no validation.
+    freeze_bn: keep BatchNorm layers in eval mode (running statistics; common when fine-tuning;
+        makes a multi-process run compute exactly what one process computes).
+        Multi-GPU runs otherwise use SyncBatchNorm; multi-process CPU runs normalise per process.
     amp: mixed precision (CUDA only); device: "cpu", "cuda" or "auto"; workers: data loader processes.
     """
 
@@ -57,6 +60,7 @@ class TrainConfig:
     val_pairs: int = 0
     augment: bool = True
     amp: bool = False
+    freeze_bn: bool = False
     device: str = "auto"
     workers: int = 0
     seed: int = 0

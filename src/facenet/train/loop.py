@@ -108,6 +108,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             miner.generator.set_state(ck["miner_rng"])
     if ctx.is_main:
         cfg.save(run_dir / "config.yaml")
+    if ctx.enabled and device.type == "cuda" and not cfg.freeze_bn:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     net = torch.nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
     writer = _writer(cfg, run_dir) if ctx.is_main else None
     validator = _validator(cfg, embedder.config, progress) if ctx.is_main else None
@@ -129,6 +131,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                                              generator=torch.Generator().manual_seed(cfg.seed + epoch))  # keeps the global RNG untouched
         for x, y in loader:
             net.train()
+            if cfg.freeze_bn:
+                for m in net.modules():
+                    if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                        m.eval()
             x, y = x.to(device, non_blocking=True), y.to(device)
             with torch.autocast(device.type, enabled=use_amp):
                 emb = net(x).float()
