@@ -275,3 +275,21 @@ def test_safe_extract_plain(tmp_path: Path) -> None:
     (tmp_path / "bad.tgz").write_bytes(b"not a tar")
     with pytest.raises(DataError, match="Cannot extract"):
         safe_extract(tmp_path / "bad.tgz", tmp_path / "out2")
+
+
+def test_cli_data_lfw_download(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from facenet.cli import main
+
+    archive = _serve_lfw(server)
+    argv = ["data", "lfw", "--download", str(tmp_path / "d"), "--url", server.url("lfw-test.tgz"),
+            "--checksum", str(_sum(archive)), "--pairs-url", server.url("pairs.txt"),
+            "--pairs-checksum", str(_sum(PAIRS.encode(), "md5")), "--no-dev-pairs", "--no-progress"]
+    assert main(argv) == 0
+    assert (tmp_path / "d" / "lfw" / "pairs.txt").read_text() == PAIRS
+    assert "LFW ready" in capsys.readouterr().out
+    bad = argv[:]
+    bad[bad.index("--checksum") + 1] = "sha256:" + "0" * 64
+    bad[bad.index("--download") + 1] = str(tmp_path / "e")
+    assert main(bad) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("facenet: error:") and "Traceback" not in err
