@@ -24,6 +24,7 @@ def test_twenty_steps_loss_falls(tmp_path):
     assert r.steps == 20 and len(losses) == 20 and all(np.isfinite(losses))
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
     assert (tmp_path / "run" / "config.yaml").is_file() and (tmp_path / "run" / "last.pt").is_file()
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 5000
     assert TrainConfig.from_yaml(tmp_path / "run" / "config.yaml") == _cfg(tmp_path, miner="batch_all", optimizer="adamw", lr=0.01)
 
 
@@ -71,6 +72,11 @@ def test_cli_train_json_and_yaml(tmp_path, capsys):
     rc = main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--steps", "2", "--json", "--no-progress"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["steps"] == 2 and out["first_loss"] is not None
+
+
+def test_time_budget_stops_with_a_checkpoint(tmp_path):
+    r = train(_cfg(tmp_path, steps=10_000, max_minutes=0.0005), progress=False)
+    assert 1 <= r.steps < 10_000 and r.checkpoint is not None and r.checkpoint.is_file()
 
 
 def test_config_validation(tmp_path):

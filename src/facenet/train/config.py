@@ -25,7 +25,8 @@ class TrainConfig:
     miner: "semihard" (the paper), "batch_hard" or "batch_all"; margin: α.
     optimizer: adagrad (the paper), sgd or adamw; lr, weight_decay, momentum (sgd), schedule
         (constant / cosine / step with step_size and gamma), warmup_steps, grad_clip (max norm, 0: off).
-    steps: total optimisation steps; checkpoint_every: steps between checkpoints; val_every:
+    steps: total optimisation steps; max_minutes: stop (with a checkpoint) once this much wall time
+        has passed (0: no limit), for runs with a stated compute budget; checkpoint_every: steps between checkpoints; val_every:
         steps between LFW View 1 validations (0: once per epoch, -1: never).
     lfw_root: LFW folder for validation (View 1 pairsDevTest); None: no validation.
     freeze_bn: keep BatchNorm layers in eval mode (running statistics; common when fine-tuning;
@@ -54,6 +55,7 @@ class TrainConfig:
     warmup_steps: int = 0
     grad_clip: float = 0.0
     steps: int = 100
+    max_minutes: float = 0.0
     checkpoint_every: int = 50
     val_every: int = 0
     lfw_root: Optional[str] = None
@@ -80,7 +82,7 @@ class TrainConfig:
             raise ValueError(f"The 'optimizer' parameter must be one of {OPTIMIZERS}. Got {self.optimizer!r} instead.")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"The 'schedule' parameter must be one of {SCHEDULES}. Got {self.schedule!r} instead.")
-        for name in ("margin", "lr", "weight_decay", "grad_clip"):
+        for name in ("margin", "lr", "weight_decay", "grad_clip", "max_minutes"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"The '{name}' parameter must be a float in [0, inf). Got {v!r} instead.")

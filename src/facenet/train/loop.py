@@ -120,7 +120,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
 
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=not (progress and ctx.is_main))
     t_last, n_last = time.perf_counter(), 0
-    while step < cfg.steps:
+    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes else float("inf")
+    out_of_time = False
+    while step < cfg.steps and not out_of_time:
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
         batches = list(iter(sampler))
@@ -163,9 +165,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             bar.update(1)
             if validator is not None and cfg.val_every > 0 and step % cfg.val_every == 0:
                 _validate(validator, embedder, step, result, writer)
-            if ctx.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            out_of_time = _agree(time.monotonic() > deadline, ctx)
+            if ctx.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time):
                 result.checkpoint = _save(run_dir, cfg, model, optimizer, scheduler, miner, embedder, step, epoch, batch_in_epoch)
-            if step >= cfg.steps:
+            if step >= cfg.steps or out_of_time:
                 break
         else:
             epoch, batch_in_epoch = epoch + 1, 0
@@ -174,11 +177,19 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     bar.close()
     result.steps = step
     if ctx.is_main:
+        from facenet.train.plots import plot_learning_curve
+
         (run_dir / "history.json").write_text(json.dumps(result.history, indent=1))
+        plot_learning_curve(result.history, run_dir / "learning_curve.png", title=f"{cfg.model}, {cfg.miner}, {cfg.data}")
     if writer is not None:
         writer.close()
     shutdown(ctx)
     return result
+
+
+def _agree(flag: bool, ctx: DistContext) -> bool:
+    """Every process stops together when any one of them runs out of time."""
+    return all_reduce_mean(float(flag), ctx) > 0 if ctx.enabled else flag
 
 
 def _save(run_dir: Path, cfg: TrainConfig, model, optimizer, scheduler, miner, embedder, step, epoch, batch_in_epoch) -> Path:
