@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from facenet.models.base import Embedder
 from facenet.models.config import ModelConfig
 from facenet.models.onnx_graph import prepare_onnx
 
 BACKENDS = ("opencv", "onnxruntime")
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(Embedder):
     """An embedding network loaded from ONNX.
 
     config: the model's :class:`ModelConfig` (preprocessing, embedding size).
@@ -56,14 +57,6 @@ class OnnxEmbedder:
         std = np.asarray(config.std, np.float32).reshape(1, 3, 1, 1)
         self._mean, self._inv_std = mean, 1.0 / std
 
-    @property
-    def embedding_size(self) -> int:
-        return self.config.embedding_size
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.config.input_size
-
     def preprocess(self, crops: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 RGB → (N, 3, H, W) float32 in the network's own normalisation."""
         x = np.asarray(crops)
@@ -72,38 +65,10 @@ class OnnxEmbedder:
         x = x.transpose(0, 3, 1, 2).astype(np.float32)
         return np.ascontiguousarray((x - self._mean) * self._inv_std)
 
-    def embed_faces(self, crops: np.ndarray, flip: bool = False) -> np.ndarray:
-        """Embeddings of aligned crops.
-
-        crops: (N, H, W, 3) uint8 RGB at ``config.input_size``.
-        flip: also embed the mirrored crops, add the two vectors and re-normalise (flip TTA).
-        Returns (N, D) float32, L2-normalised (N may be 0).
-        """
-        crops = np.asarray(crops)
-        h, w = self.config.input_size
-        if crops.ndim != 4 or crops.shape[1:] != (h, w, 3) or crops.dtype != np.uint8:
-            raise ValueError(
-                f"{self.config.name} takes aligned crops of shape (N, {h}, {w}, 3) uint8. Got {crops.dtype} {crops.shape} instead."
-            )
-        n = len(crops)
-        out = np.zeros((n, self.embedding_size), np.float32)
-        if n == 0:
-            return out
-        if flip:
-            crops = np.concatenate([crops, crops[:, :, ::-1]], axis=0)
-        raw = np.concatenate([self._forward(self.preprocess(crops[i : i + self.batch_size]))
-                              for i in range(0, len(crops), self.batch_size)])
-        if flip:
-            raw = _l2n(raw[:n]) + _l2n(raw[n:])
-        return _l2n(raw)
-
-    def _forward(self, x: np.ndarray) -> np.ndarray:
+    def _forward(self, crops: np.ndarray) -> np.ndarray:
+        x = self.preprocess(crops)
         if self._sess is not None:
             return np.asarray(self._sess.run(None, {self._input_name: x})[0], np.float32)
         self._net.setInput(x)
         return np.asarray(self._net.forward(), np.float32).reshape(len(x), -1)
 
-
-def _l2n(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.float32, copy=False)
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
+from facenet.models.base import Embedder
 from facenet.models.config import ModelConfig
 
 
-class TorchEmbedder:
+class TorchEmbedder(Embedder):
     """An embedding network held as a ``torch.nn.Module``.
 
     config: the model's :class:`ModelConfig` (input size, channel order, mean/std, embedding size).
@@ -46,14 +48,6 @@ class TorchEmbedder:
         self._mean = torch.tensor(config.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._inv_std = 1.0 / torch.tensor(config.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
-    @property
-    def embedding_size(self) -> int:
-        return self.config.embedding_size
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.config.input_size
-
     def preprocess(self, crops: np.ndarray) -> Any:
         """(N, H, W, 3) uint8 RGB → (N, 3, H, W) float32 ``torch.Tensor`` on ``device``, standardised
         as ``(pixel - mean) / std`` in the network's channel order."""
@@ -66,50 +60,26 @@ class TorchEmbedder:
         t = t.permute(0, 3, 1, 2).to(torch.float32)
         return ((t - self._mean) * self._inv_std).contiguous()
 
-    def embed_faces(self, crops: np.ndarray, flip: bool = False) -> np.ndarray:
-        """Embeddings of aligned crops.
+    def _session(self) -> Any:
+        return _eval_session(self.module, self.threads)
 
-        crops: (N, H, W, 3) uint8 RGB at ``config.input_size``.
-        flip: also embed the mirrored crops, add the two vectors and re-normalise (flip TTA).
-        Returns (N, D) float32, L2-normalised (N may be 0).
-        """
-        import torch
-
-        crops = np.asarray(crops)
-        h, w = self.config.input_size
-        if crops.ndim != 4 or crops.shape[1:] != (h, w, 3) or crops.dtype != np.uint8:
-            raise ValueError(
-                f"{self.config.name} takes aligned crops of shape (N, {h}, {w}, 3) uint8. Got {crops.dtype} {crops.shape} instead."
-            )
-        n = len(crops)
-        out = np.zeros((n, self.embedding_size), np.float32)
-        if n == 0:
-            return out
-        if flip:
-            crops = np.concatenate([crops, crops[:, :, ::-1]], axis=0)
-        was_training = self.module.training
-        old_threads = torch.get_num_threads()
-        self.module.eval()
-        try:
-            if self.threads is not None:
-                torch.set_num_threads(self.threads)
-            with torch.inference_mode():
-                raw = np.concatenate([
-                    self.module(self.preprocess(crops[i : i + self.batch_size])).float().cpu().numpy().reshape(
-                        min(self.batch_size, len(crops) - i), -1)
-                    for i in range(0, len(crops), self.batch_size)
-                ])
-        finally:
-            self.module.train(was_training)
-            if self.threads is not None:
-                torch.set_num_threads(old_threads)
-        if raw.shape[1] != self.embedding_size:
-            raise ValueError(f"{self.config.name} produced {raw.shape[1]}-D embeddings; its config says {self.embedding_size}.")
-        if flip:
-            raw = _l2n(raw[:n]) + _l2n(raw[n:])
-        return _l2n(raw)
+    def _forward(self, crops: np.ndarray) -> np.ndarray:
+        return self.module(self.preprocess(crops)).float().cpu().numpy()
 
 
-def _l2n(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.float32, copy=False)
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+@contextmanager
+def _eval_session(module: Any, threads: int | None) -> Iterator[None]:
+    """Eval mode, inference mode and (optionally) a thread count, all restored afterwards."""
+    import torch
+
+    was_training, old_threads = module.training, torch.get_num_threads()
+    module.eval()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        with torch.inference_mode():
+            yield
+    finally:
+        module.train(was_training)
+        if threads is not None:
+            torch.set_num_threads(old_threads)
