@@ -62,3 +62,17 @@ def test_bad_arguments(tmp_path):
         align_folder(tmp_path / "missing", tmp_path / "o")
     with pytest.raises(ValueError, match="'policy' parameter"):
         align_folder(tmp_path, tmp_path / "o", policy="biggest")
+
+
+def test_face_folder_dataset_and_exclusion(raw_tree, tmp_path):
+    from facenet.data.folder import FaceFolder
+
+    dst = tmp_path / "aligned"
+    align_folder(raw_tree, dst, detector="yunet", size=64, progress=False)
+    ds = FaceFolder(dst, (64, 64), (127.5,) * 3, (128.0,) * 3, min_images=2)
+    assert ds.classes == ["Colin_Powell", "Serena_Williams"] and len(ds) == 4
+    x, y = ds[0]
+    assert x.shape == (3, 64, 64) and y == 0 and float(x.abs().max()) <= 1.0
+    assert FaceFolder(dst, (64, 64), (127.5,) * 3, (128.0,) * 3, min_images=2, exclude=["Colin_Powell"]).classes == ["Serena_Williams"]
+    with pytest.raises(ValueError, match="not folders"):
+        FaceFolder(dst, (64, 64), (127.5,) * 3, (128.0,) * 3, exclude=["Nobody"])

@@ -17,19 +17,24 @@ class FaceFolder(torch.utils.data.Dataset):
     input_size: (H, W) the model takes; crops of another size are resized.
     mean, std: the model's per-channel normalisation (pixels 0..255).
     augment: random horizontal flip and a random shift of up to ``max_shift`` pixels.
+    exclude: identity folder names to leave out.
     Items: (image (3, H, W) float32 tensor, label int). ``labels``: (N,) int64 array; ``classes``:
     identity folder names (index = label). Identities with fewer than ``min_images`` are left out.
     """
 
     def __init__(self, root: str | Path, input_size: tuple[int, int], mean: Sequence[float], std: Sequence[float],
-                 augment: bool = False, min_images: int = 1, max_shift: int = 4, seed: int = 0) -> None:
+                 augment: bool = False, min_images: int = 1, max_shift: int = 4, seed: int = 0,
+                 exclude: Sequence[str] = ()) -> None:
         root = Path(root)
         if not root.is_dir():
             raise ValueError(f"Training data folder {root} does not exist (run `facenet align SRC {root}` first).")
         by_id: dict[str, list[Path]] = {}
         for f in iter_images(root):
             by_id.setdefault(f.parent.name, []).append(f)
-        self.classes = sorted(k for k, v in by_id.items() if len(v) >= min_images)
+        unknown = sorted(set(exclude) - set(by_id))
+        if unknown:
+            raise ValueError(f"Identities to exclude are not folders of {root}: {', '.join(unknown[:10])}.")
+        self.classes = sorted(k for k, v in by_id.items() if len(v) >= min_images and k not in set(exclude))
         if not self.classes:
             raise ValueError(f"No identity folder with at least {min_images} images under {root}.")
         self.paths = [p for c in self.classes for p in by_id[c]]

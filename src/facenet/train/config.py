@@ -16,6 +16,8 @@ class TrainConfig:
     """Everything a training run depends on (defaults follow the FaceNet paper where it says).
 
     data: folder of aligned crops per identity, or "synthetic".
+    exclude_identities: comma-separated identity folder names left out of training (e.g. the
+        CelebA identities found in LFW by ``bench/celeba_lfw_overlap.py``).
     model: registered architecture name (see ``facenet models``); embedding_size: its output size;
         input_size: train at this square crop size instead of the model's default (the networks
         end in global pooling, so e.g. NN2 at 96 is the paper's NN4).
@@ -36,6 +38,7 @@ class TrainConfig:
     """
 
     data: str = "synthetic"
+    exclude_identities: str = ""
     out: str = "runs/facenet"
     model: str = "nns2"
     embedding_size: int = 128

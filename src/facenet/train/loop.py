@@ -46,7 +46,8 @@ def build_dataset(cfg: TrainConfig, model_config: Any) -> Any:
     if cfg.data == "synthetic":
         return SyntheticFaces(cfg.synthetic_identities, cfg.synthetic_images, tuple(model_config.input_size), seed=cfg.seed)
     return FaceFolder(cfg.data, model_config.input_size, model_config.mean, model_config.std,
-                      augment=cfg.augment, min_images=2, seed=cfg.seed)
+                      augment=cfg.augment, min_images=2, seed=cfg.seed,
+                      exclude=[x.strip() for x in cfg.exclude_identities.split(",") if x.strip()])
 
 
 def build_miner(cfg: TrainConfig) -> Any:
