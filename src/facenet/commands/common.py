@@ -16,15 +16,17 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detector", default="yunet", help="face detector: yunet (default) or mtcnn")
     g.add_argument("--embedder", default="sface", help="embedding model (see `facenet models`)")
     g.add_argument("--flip", action="store_true", help="flip test-time augmentation")
-    g.add_argument("--backend", default="opencv", choices=["opencv", "onnxruntime"], help="inference engine for the embedder")
+    g.add_argument("--backend", default=None, choices=["opencv", "onnxruntime"],
+                   help="inference engine for ONNX embedders (default opencv); PyTorch models ignore it")
     g.add_argument("--threshold", type=float, default=None, help="squared-L2 verification threshold (default: the model's calibrated one)")
 
 
 def build_pipeline(args: argparse.Namespace) -> Any:
     from facenet.pipeline import FacePipeline
 
+    kwargs = {"backend": args.backend} if args.backend else {}
     return FacePipeline(detector=args.detector, embedder=args.embedder, flip=args.flip,
-                        threshold=args.threshold, backend=args.backend)
+                        threshold=args.threshold, **kwargs)
 
 
 def error(msg: str) -> None:

@@ -96,4 +96,5 @@ def build(config: ModelConfig, pretrained: bool = True, embedding_size: int | No
         module = InceptionResNetV1(size, dropout)
         config = replace(config, embedding_size=size, weights=None, threshold=None, threshold_flip=None,
                          threshold_source="")
+    kw.pop("backend", None)  # an ONNX-only option: PyTorch models have one engine
     return TorchEmbedder(config, module.eval(), device=device, **kw)
