@@ -104,3 +104,10 @@ def test_evaluate_one_fold_json(lfw_dir, tmp_path, capsys):
     assert m["accuracy_mean"] >= 0.985 and m["auc"] > 0.995
     for key in ("accuracy_std", "eer", "detection_failures", "images_per_second"):
         assert key in m
+
+
+def test_verify_with_a_pytorch_embedder(lfw_dir, capsys):
+    rc = main(["verify", _photo(lfw_dir, "Tony_Blair"), _photo(lfw_dir, "Tony_Blair", 2), "--embedder", "nns2",
+               "--threshold", "1.0", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["model"] == "nns2" and 0 <= out["distance"] <= 4
