@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Mapping, TypeVar
+
+T = TypeVar("T")
+
 
 class FacenetError(Exception):
     """Base class of every error facenet raises on purpose."""
@@ -35,3 +39,15 @@ class WeightsError(FacenetError, RuntimeError):
 
 class DataError(FacenetError, ValueError):
     """A data set or protocol file is missing or malformed."""
+
+
+def lookup(kind: str, name: object, table: Mapping[str, T]) -> T:
+    """``table[name]`` case-insensitively, or :class:`UnknownModelError` naming the closest keys."""
+    import difflib
+
+    key = name.lower() if isinstance(name, str) else name
+    if key not in table:
+        known = sorted(table)
+        close = difflib.get_close_matches(str(name).lower(), known, n=3, cutoff=0.4)
+        raise UnknownModelError(kind, str(name), known, close)
+    return table[key]

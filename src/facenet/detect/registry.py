@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from facenet.errors import UnknownModelError
+from facenet.errors import lookup
 from facenet.models.weights import WeightFile
 
 
@@ -61,9 +60,4 @@ def create_detector(name: str = "yunet", **kwargs: Any) -> Any:
 
 
 def _lookup(name: str) -> _Entry:
-    entries = _entries()
-    if not isinstance(name, str) or name.lower() not in entries:
-        known = sorted(entries)
-        close = difflib.get_close_matches(str(name).lower(), known, n=3, cutoff=0.4)
-        raise UnknownModelError("detector", str(name), known, close)
-    return entries[name.lower()]
+    return lookup("detector", name, _entries())

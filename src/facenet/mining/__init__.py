@@ -6,10 +6,9 @@ Every miner is called as ``miner(embeddings (B, D), labels (B,)) -> Triplets`` u
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Callable
 
-from facenet.errors import UnknownModelError
+from facenet.errors import lookup
 from facenet.mining.base import Triplets, pairwise_squared_distances
 from facenet.mining.batch_all import BatchAllMiner
 from facenet.mining.batch_hard import BatchHardMiner
@@ -45,10 +44,4 @@ def create_miner(name: str = "semihard", **kwargs: Any) -> Miner:
 
     Raises :class:`facenet.errors.UnknownModelError` (a KeyError) naming close matches.
     """
-    miners = _miners()
-    key = name.lower() if isinstance(name, str) else name
-    if key not in miners:
-        known = sorted(miners)
-        close = difflib.get_close_matches(str(name).lower(), known, n=3, cutoff=0.4)
-        raise UnknownModelError("miner", str(name), known, close)
-    return miners[key](**kwargs)
+    return lookup("miner", name, _miners())(**kwargs)

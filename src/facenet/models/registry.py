@@ -6,11 +6,10 @@ Each one exposes ``CONFIGS`` (a tuple of :class:`ModelConfig`) and ``build(confi
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any
 
-from facenet.errors import UnknownModelError
+from facenet.errors import lookup
 from facenet.models.config import ModelConfig
 
 MODEL_MODULES = ("facenet.models.sface", "facenet.models.torch_models", "facenet.models.facenet_irv1")
@@ -66,10 +65,4 @@ def _from_onnx_file(path: str, **kwargs: Any) -> Any:
 
 
 def _lookup(name: str) -> tuple[ModelConfig, Any]:
-    configs = _configs()
-    key = name.lower() if isinstance(name, str) else name
-    if key not in configs:
-        known = sorted(configs)
-        close = difflib.get_close_matches(str(name).lower(), known, n=3, cutoff=0.4)
-        raise UnknownModelError("model", str(name), known, close)
-    return configs[key]
+    return lookup("model", name, _configs())
