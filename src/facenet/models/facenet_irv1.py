@@ -54,6 +54,7 @@ INCEPTION_RESNET_V1 = ModelConfig(
     weights=None,
     licence="MIT (this project)",
     threshold=None,
+    template="box_margin_32",  # the crops the CASIA weights were trained on, for fine-tuning from them
 )
 
 CONFIGS = (FACENET_CASIA, INCEPTION_RESNET_V1)
