@@ -102,17 +102,15 @@ def run_facenet(pipe: FacePipeline, paths: list[Path]) -> dict[str, Any]:
 def bare_facenet(pipe: FacePipeline, paths: list[Path], chunk: int = 64) -> dict[str, float]:
     """Seconds of detector.detect on pre-decoded images + embed_faces on pre-aligned crops."""
     size = pipe.crop_size
-    retry = getattr(pipe, "_retry_detector", None)
     det_s, crops = 0.0, []
     for i in range(0, len(paths), chunk):
         imgs = [pipe.load(p) for p in paths[i : i + chunk]]  # decode: untimed
         t0 = time.perf_counter()
-        dets = [pipe.detector.detect(im) for im in imgs]
-        dets = [retry.detect(im) if len(d) == 0 and retry is not None else d for im, d in zip(imgs, dets)]
+        dets = [pipe.detect_rgb(im) for im in imgs]  # with the retry pass, as the pipeline does
         det_s += time.perf_counter() - t0
         for im, d in zip(imgs, dets):  # alignment: untimed
             k = d.primary(im.shape, pipe.face_policy)
-            crops.append(fallback_crop(im, size) if k < 0 else align_detections(im, d.select(k), size)[0])
+            crops.append(fallback_crop(im, size) if k < 0 else align_detections(im, d.select(k), size, pipe.template)[0])
     batch = np.stack(crops)
     _, emb_s, _ = timed(lambda: pipe.embedder.embed_faces(batch, flip=pipe.flip))
     return {"detect_seconds": det_s, "embed_seconds": emb_s, "seconds": det_s + emb_s}

@@ -78,7 +78,11 @@ class FacePipeline:
 
     def detect(self, image: ImageInput) -> Detections:
         """All faces in one image (path, bytes, PIL or array), highest score first; may be empty."""
-        img = self.load(image)
+        return self.detect_rgb(self.load(image))
+
+    def detect_rgb(self, img: np.ndarray) -> Detections:
+        """:meth:`detect` on an already loaded (H, W, 3) uint8 RGB array: the detector, then the
+        lower-threshold retry pass when it finds nothing."""
         det = self.detector.detect(img)
         if len(det) == 0 and self._retry_detector is not None:
             det = self._retry_detector.detect(img)
@@ -113,9 +117,7 @@ class FacePipeline:
         landmarks = np.full((n, 5, 2), np.nan, np.float32)
         for i, src in enumerate(batch):
             img = self.load(src)
-            det = self.detector.detect(img)
-            if len(det) == 0 and self._retry_detector is not None:
-                det = self._retry_detector.detect(img)
+            det = self.detect_rgb(img)
             k = det.primary(img.shape, self.face_policy)
             if k < 0:
                 crops[i] = fallback_crop(img, (h, w))

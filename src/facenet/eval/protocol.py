@@ -160,14 +160,19 @@ def roc_curve(distances: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.n
     return fpr.astype(np.float64), tpr.astype(np.float64), sw.thresholds
 
 
-def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    """Area under the ROC curve by the trapezoidal rule. fpr, tpr: (C,) in either order."""
+def _roc_points(fpr: np.ndarray, tpr: np.ndarray, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ROC points sorted by (FPR, TPR)."""
     x = np.asarray(fpr, dtype=np.float64)
     y = np.asarray(tpr, dtype=np.float64)
     if x.ndim != 1 or x.shape != y.shape or x.size < 2:
-        raise ValueError(f"auc needs two (C,) arrays with C >= 2; got {x.shape} and {y.shape}.")
+        raise ValueError(f"{caller} needs two (C,) arrays with C >= 2; got {x.shape} and {y.shape}.")
     order = np.lexsort((y, x))
-    x, y = x[order], y[order]
+    return x[order], y[order]
+
+
+def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """Area under the ROC curve by the trapezoidal rule. fpr, tpr: (C,) in either order."""
+    x, y = _roc_points(fpr, tpr, "auc")
     return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) * 0.5))
 
 
@@ -175,12 +180,7 @@ def eer(fpr: np.ndarray, tpr: np.ndarray) -> float:
     """Equal error rate: the FPR where FPR = 1 - TPR (false rejects), linearly interpolated along
     the ROC polyline (as davidsandberg/facenet's ``brentq`` on ``interp1d(fpr, tpr)``).
     fpr, tpr: (C,) ROC points in either order."""
-    x = np.asarray(fpr, dtype=np.float64)
-    y = np.asarray(tpr, dtype=np.float64)
-    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
-        raise ValueError(f"eer needs two (C,) arrays with C >= 2; got {x.shape} and {y.shape}.")
-    order = np.lexsort((y, x))
-    x, y = x[order], y[order]
+    x, y = _roc_points(fpr, tpr, "eer")
     g = x + y - 1.0  # FPR - FNR, non-decreasing along a ROC
     i = int(np.argmax(g >= 0.0)) if (g >= 0.0).any() else g.size - 1
     if i == 0 or g[i] == 0.0 or g[i] == g[i - 1]:
