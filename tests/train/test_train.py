@@ -86,3 +86,30 @@ def test_config_validation(tmp_path):
         TrainConfig.from_dict({"margni": 0.3})
     with pytest.raises(ValueError, match="'people_per_batch' parameter"):
         TrainConfig(people_per_batch=1)
+
+
+def test_fine_tune_with_pca_head_and_view_one_early_stopping(tmp_path, monkeypatch, lfw_dir):
+    """init_from + head_init=pca (a stand-in "pretrained" 64-D nns2), validation at step 0 and
+    best.pt keeping the best View 1 accuracy."""
+    import facenet.models.registry as registry
+
+    real = registry.create_model
+
+    def fake(name, pretrained=None, **kw):
+        if name == "fake-pretrained":
+            torch.manual_seed(11)
+            return real("nns2", pretrained=False, embedding_size=64)
+        return real(name, pretrained=pretrained, **kw)
+
+    monkeypatch.setattr(registry, "create_model", fake)
+    cfg = _cfg(tmp_path, steps=4, embedding_size=16, init_from="fake-pretrained", head_init="pca", head_pca_images=40,
+               backbone_lr_mult=0.1, optimizer="adamw", lr=1e-3, lfw_root=str(lfw_dir), val_pairs=20, val_every=2)
+    r = train(cfg, progress=False)
+    head = [h for h in r.history if "head_explained_variance" in h]
+    assert len(head) == 1 and 0.0 < head[0]["head_explained_variance"] < 1.0 and head[0]["head_n"] == 40
+    vals = [h for h in r.history if "val_accuracy" in h]
+    assert [h["step"] for h in vals] == [0, 2, 4]
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    top = max(vals, key=lambda h: (round(h["val_accuracy"], 6), h["val_auc"]))
+    assert best["step"] == top["step"] and best["metrics"]["val_accuracy"] == top["val_accuracy"]
+    assert main(["export", str(tmp_path / "run" / "best.pt"), "--onnx", str(tmp_path / "best.onnx")]) == 0

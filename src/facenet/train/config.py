@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 OPTIMIZERS = ("adagrad", "sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
+HEAD_INITS = ("random", "pca")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,11 @@ class TrainConfig:
         end in global pooling, so e.g. NN2 at 96 is the paper's NN4).
     init_from: optional registered pretrained model to start from (fine-tuning), e.g.
         "facenet-casia-irv1"; its weights are loaded except the embedding layer when sizes differ.
+    head_init: how a resized embedding layer starts when fine-tuning: "random", or "pca" (the
+        projection onto the top principal directions of the pretrained model's embeddings of
+        head_pca_images training images, so the smaller model starts close to the pretrained one).
+    backbone_lr_mult: learning rate of every layer but the embedding layer, as a multiple of lr
+        (e.g. 0.1 when fine-tuning).
     people_per_batch (P) × images_per_person (K): the global batch.
     miner: "semihard" (the paper), "batch_hard" or "batch_all"; margin: α.
     optimizer: adagrad (the paper), sgd or adamw; lr, weight_decay, momentum (sgd), schedule
@@ -30,7 +36,10 @@ class TrainConfig:
     steps: total optimisation steps; max_minutes: stop (with a checkpoint) once this much wall time
         has passed (0: no limit), for runs with a stated compute budget; checkpoint_every: steps between checkpoints; val_every:
         steps between LFW View 1 validations (0: once per epoch, -1: never).
-    lfw_root: LFW folder for validation (View 1 pairsDevTest); None: no validation.
+    lfw_root: LFW folder for validation (View 1 pairsDevTest); None: no validation. The run also
+        validates at step 0 and keeps the weights with the best View 1 accuracy in best.pt (early
+        stopping). val_detector: the detector that aligns View 1 (use the one the training crops
+        were aligned with).
     freeze_bn: keep BatchNorm layers in eval mode (running statistics; common when fine-tuning;
         makes a multi-process run compute exactly what one process computes).
         Multi-GPU runs otherwise use SyncBatchNorm; multi-process CPU runs normalise per process.
@@ -44,6 +53,9 @@ class TrainConfig:
     embedding_size: int = 128
     input_size: Optional[int] = None
     init_from: Optional[str] = None
+    head_init: str = "random"
+    head_pca_images: int = 2048
+    backbone_lr_mult: float = 1.0
     people_per_batch: int = 16
     images_per_person: int = 4
     miner: str = "semihard"
@@ -63,6 +75,7 @@ class TrainConfig:
     val_every: int = 0
     lfw_root: Optional[str] = None
     val_pairs: int = 0
+    val_detector: str = "yunet"
     augment: bool = True
     amp: bool = False
     freeze_bn: bool = False
@@ -83,9 +96,12 @@ class TrainConfig:
         _check_int(self, "workers", 0)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"The 'optimizer' parameter must be one of {OPTIMIZERS}. Got {self.optimizer!r} instead.")
+        if self.head_init not in HEAD_INITS:
+            raise ValueError(f"The 'head_init' parameter must be one of {HEAD_INITS}. Got {self.head_init!r} instead.")
+        _check_int(self, "head_pca_images", 2)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"The 'schedule' parameter must be one of {SCHEDULES}. Got {self.schedule!r} instead.")
-        for name in ("margin", "lr", "weight_decay", "grad_clip", "max_minutes"):
+        for name in ("margin", "lr", "weight_decay", "grad_clip", "max_minutes", "backbone_lr_mult"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"The '{name}' parameter must be a float in [0, inf). Got {v!r} instead.")

@@ -14,7 +14,7 @@ import torch
 from facenet.train.checkpoint import load_checkpoint, save_checkpoint
 from facenet.train.config import TrainConfig
 from facenet.train.distributed import DistContext, all_reduce_mean, gather_with_grad, init_from_env, shutdown
-from facenet.train.optim import build_optimizer, build_scheduler
+from facenet.train.optim import build_optimizer, build_scheduler, param_groups
 
 
 @dataclass
@@ -89,11 +89,15 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
 
         embedder.config = replace(embedder.config, input_size=(cfg.input_size, cfg.input_size))
     model = embedder.module.to(device)
-    if cfg.init_from:
-        _init_from(model, cfg.init_from)
     dataset = build_dataset(cfg, embedder.config)
+    head_info: dict[str, float] = {}
+    if cfg.init_from and resume is None:
+        source = _init_from(model, cfg.init_from)
+        if cfg.head_init == "pca":
+            head_info = _pca_head(cfg, source, model, embedder.config, progress and ctx.is_main)
+        del source
     sampler = PKSampler(dataset.labels, cfg.people_per_batch, cfg.images_per_person, seed=cfg.seed)
-    optimizer = build_optimizer(cfg, model.parameters())
+    optimizer = build_optimizer(cfg, param_groups(cfg, model))
     scheduler = build_scheduler(cfg, optimizer)
     miner = build_miner(cfg)
     loss_fn = TripletLoss(margin=cfg.margin)
@@ -117,6 +121,11 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     result = TrainResult(run_dir, step)
+    if head_info:
+        result.history.append({"step": 0, **{f"head_{k}": v for k, v in head_info.items()}})
+    best = _Best(run_dir, resumed=resume is not None) if ctx.is_main else None
+    if validator is not None and cfg.val_every >= 0 and step == 0:
+        _update_best(best, _validate(validator, embedder, 0, result, writer), model, cfg, embedder)
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=not (progress and ctx.is_main))
@@ -165,7 +174,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                                 img_s=f"{rec['images_per_second']:.0f}", refresh=False)
             bar.update(1)
             if validator is not None and cfg.val_every > 0 and step % cfg.val_every == 0:
-                _validate(validator, embedder, step, result, writer)
+                _update_best(best, _validate(validator, embedder, step, result, writer), model, cfg, embedder)
             out_of_time = _agree(time.monotonic() > deadline, ctx)
             if ctx.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time):
                 result.checkpoint = _save(run_dir, cfg, model, optimizer, scheduler, miner, embedder, step, epoch, batch_in_epoch)
@@ -174,7 +183,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         else:
             epoch, batch_in_epoch = epoch + 1, 0
             if validator is not None and cfg.val_every == 0:
-                _validate(validator, embedder, step, result, writer)
+                _update_best(best, _validate(validator, embedder, step, result, writer), model, cfg, embedder)
     bar.close()
     result.steps = step
     if ctx.is_main:
@@ -204,17 +213,60 @@ def _save(run_dir: Path, cfg: TrainConfig, model, optimizer, scheduler, miner, e
     return save_checkpoint(run_dir / "last.pt", state)
 
 
-def _init_from(model: torch.nn.Module, name: str) -> None:
+def _init_from(model: torch.nn.Module, name: str) -> torch.nn.Module:
     """Copy a registered pretrained model's weights where names and shapes match (the embedding
-    layer is re-initialised when its size differs)."""
+    layer stays freshly initialised when its size differs); returns the pretrained network."""
     from facenet.models.registry import create_model
 
-    src = create_model(name, pretrained=True).module.state_dict()
+    source = create_model(name, pretrained=True).module
+    src = source.state_dict()
     own = model.state_dict()
     matched = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
     if len(matched) < len(own) // 2:
         raise ValueError(f"init_from={name!r}: only {len(matched)} of {len(own)} tensors match this architecture.")
     model.load_state_dict(matched, strict=False)
+    return source
+
+
+def _pca_head(cfg: TrainConfig, source: torch.nn.Module, model: torch.nn.Module, model_config: Any,
+              progress: bool) -> dict[str, float]:
+    """Initialise ``model``'s embedding layer from a PCA of ``source``'s embeddings of up to
+    ``cfg.head_pca_images`` training images (no augmentation, a seeded random subset)."""
+    from tqdm import tqdm
+
+    from facenet.train.head_init import pca_head_init, source_features
+
+    plain = build_dataset(cfg.updated(augment=False), model_config)
+    g = torch.Generator().manual_seed(cfg.seed)
+    idx = torch.randperm(len(plain), generator=g)[: cfg.head_pca_images].tolist()
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(plain, idx), batch_size=64, num_workers=cfg.workers)
+    device = next(model.parameters()).device
+    source.to(device)
+    batches = (x.to(device) for x, _ in tqdm(loader, desc="PCA head", disable=not progress, leave=False))
+    return pca_head_init(source, model, source_features(source, batches))
+
+
+def _update_best(best: "_Best | None", metrics: dict[str, float], model: torch.nn.Module, cfg: TrainConfig, embedder: Any) -> None:
+    if best is not None:
+        best.update(metrics, model, cfg, embedder)
+
+
+class _Best:
+    """Keeps the weights with the best View 1 accuracy (ties: higher AUC) in RUN/best.pt."""
+
+    def __init__(self, run_dir: Path, resumed: bool = False) -> None:
+        self.path, self.key = run_dir / "best.pt", (-1.0, -1.0)
+        if resumed and self.path.exists():
+            m = load_checkpoint(self.path)["metrics"]
+            self.key = (round(m["val_accuracy"], 6), m["val_auc"])
+
+    def update(self, metrics: dict[str, float], model: torch.nn.Module, cfg: TrainConfig, embedder: Any) -> None:
+        key = (round(metrics["val_accuracy"], 6), metrics["val_auc"])
+        if key > self.key:
+            self.key = key
+            save_checkpoint(self.path, {"model": model.state_dict(), "step": metrics["step"], "metrics": metrics,
+                                        "config": cfg.to_dict(), "model_name": cfg.model,
+                                        "model_config": embedder.config.to_dict()})
 
 
 def _writer(cfg: TrainConfig, run_dir: Path) -> Any:
@@ -232,14 +284,16 @@ def _validator(cfg: TrainConfig, model_config: Any, progress: bool) -> Any:
         return None
     from facenet.train.validate import ViewOneValidator
 
-    return ViewOneValidator(cfg.lfw_root, model_config, max_pairs=cfg.val_pairs, progress=progress)
+    return ViewOneValidator(cfg.lfw_root, model_config, max_pairs=cfg.val_pairs, progress=progress,
+                            detector=cfg.val_detector)
 
 
-def _validate(validator: Any, embedder: Any, step: int, result: TrainResult, writer: Any) -> None:
+def _validate(validator: Any, embedder: Any, step: int, result: TrainResult, writer: Any) -> dict[str, float]:
     m = validator(embedder)
     rec = {"step": step, **m}
     result.history.append(rec)
     _log(writer, rec)
+    return rec
 
 
 def _log(writer: Any, rec: dict[str, Any]) -> None:

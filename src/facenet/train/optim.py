@@ -10,8 +10,22 @@ import torch
 from facenet.train.config import TrainConfig
 
 
-def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """AdaGrad (the paper's choice), SGD with momentum, or AdamW."""
+def param_groups(cfg: TrainConfig, model: torch.nn.Module) -> list[dict]:
+    """One group, or two when ``cfg.backbone_lr_mult != 1``: the backbone at ``lr * backbone_lr_mult``
+    and the embedding layer (``model.embedding_head()``) at ``lr``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.backbone_lr_mult == 1.0:
+        return [{"params": params}]
+    from facenet.train.head_init import embedding_head
+
+    head_ids = {id(p) for m in embedding_head(model) if m is not None for p in m.parameters()}
+    return [{"params": [p for p in params if id(p) not in head_ids], "lr": cfg.lr * cfg.backbone_lr_mult},
+            {"params": [p for p in params if id(p) in head_ids], "lr": cfg.lr}]
+
+
+def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter] | list[dict]) -> torch.optim.Optimizer:
+    """AdaGrad (the paper's choice), SGD with momentum, or AdamW. ``params``: parameters or
+    :func:`param_groups`."""
     if cfg.optimizer == "adagrad":
         return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":

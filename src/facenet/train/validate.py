@@ -11,13 +11,14 @@ import numpy as np
 class ViewOneValidator:
     """Validation on LFW View 1 ``pairsDevTest.txt`` (never View 2).
 
-    The images are detected (YuNet) and aligned to the model's input size once; each call embeds
+    The images are detected (``detector``, YuNet by default) and aligned to the model's input size once; each call embeds
     them with the current weights and reports AUC, EER and a 10-fold cross-validated accuracy
     (folds assigned round-robin within the View 1 pairs, threshold chosen on 9 of them).
     max_pairs: use only the first max_pairs/2 same and different pairs (0: all 1,000).
     """
 
-    def __init__(self, lfw_root: str | Path, config: Any, max_pairs: int = 0, progress: bool = True) -> None:
+    def __init__(self, lfw_root: str | Path, config: Any, max_pairs: int = 0, progress: bool = True,
+                 detector: str = "yunet") -> None:
         from facenet.data.lfw import read_pairs
         from facenet.pipeline import FacePipeline
 
@@ -35,7 +36,7 @@ class ViewOneValidator:
             def __init__(self, cfg: Any) -> None:
                 self.config = cfg
 
-        pipe = FacePipeline(detector="yunet", embedder=_Shape(config), threshold=1.0)
+        pipe = FacePipeline(detector=detector, embedder=_Shape(config), threshold=1.0)
         from tqdm import tqdm
 
         chunks = []

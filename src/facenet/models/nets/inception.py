@@ -168,7 +168,7 @@ class FaceNetInception(nn.Module):
             c = block.out_channels
         self.blocks = nn.Sequential(*layers)
         self.block_names = tuple(b.name for b in blocks)
-        self.features = c
+        self.feature_size = c
         self.dropout = nn.Dropout(dropout)
         self.embedding = nn.Linear(c, embedding_size)
         self._init_weights()
@@ -185,10 +185,16 @@ class FaceNetInception(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.zeros_(self.embedding.bias)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, C) pooled features, the input of the embedding layer."""
+        return torch.flatten(F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1), 1)
+
+    def embedding_head(self) -> tuple[nn.Linear, None]:
+        """The embedding layer (Linear with bias, no BatchNorm) applied before L2 normalisation."""
+        return self.embedding, None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.blocks(self.stem(x))
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return F.normalize(self.embedding(self.dropout(x)), p=2.0, dim=1)
+        return F.normalize(self.embedding(self.dropout(self.features(x))), p=2.0, dim=1)
 
 
 class NN2(FaceNetInception):

@@ -188,6 +188,10 @@ class InceptionResNetV1(nn.Module):
         # TF: avg_pool2d with the whole feature map as kernel, VALID padding -> a global mean.
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
+    def embedding_head(self) -> tuple[nn.Linear, nn.BatchNorm1d]:
+        """The embedding layer: (Linear, BatchNorm1d) applied to ``features`` before L2 normalisation."""
+        return self.bottleneck, self.bottleneck_bn
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) float32 standardised -> (N, embedding_size) float32, L2-normalised."""
         x = self.bottleneck_bn(self.bottleneck(self.dropout(self.features(x))))

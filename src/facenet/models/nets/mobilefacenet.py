@@ -101,10 +101,17 @@ class MobileFaceNet(nn.Module):
         self.embedding = nn.Linear(512, embedding_size, bias=False)
         self.bn = nn.BatchNorm1d(embedding_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 112, 112) -> (N, 512) GDC features, the input of the embedding layer."""
         x = self.trunk(x)
         if x.shape[-2:] != (GDC_SIZE, GDC_SIZE):
             raise ValueError(f"MobileFaceNet takes 112x112 inputs (a {GDC_SIZE}x{GDC_SIZE} map for its GDC head). "
                              f"Got a {tuple(x.shape[-2:])} map instead.")
-        x = torch.flatten(self.gdc(x), 1)
-        return F.normalize(self.bn(self.embedding(self.dropout(x))), p=2.0, dim=1)
+        return torch.flatten(self.gdc(x), 1)
+
+    def embedding_head(self) -> tuple[nn.Linear, nn.BatchNorm1d]:
+        """The embedding layer: (Linear, BatchNorm1d) applied to ``features`` before L2 normalisation."""
+        return self.embedding, self.bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.bn(self.embedding(self.dropout(self.features(x)))), p=2.0, dim=1)
