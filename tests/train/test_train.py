@@ -113,3 +113,29 @@ def test_fine_tune_with_pca_head_and_view_one_early_stopping(tmp_path, monkeypat
     top = max(vals, key=lambda h: (round(h["val_accuracy"], 6), h["val_auc"]))
     assert best["step"] == top["step"] and best["metrics"]["val_accuracy"] == top["val_accuracy"]
     assert main(["export", str(tmp_path / "run" / "best.pt"), "--onnx", str(tmp_path / "best.onnx")]) == 0
+
+
+def test_export_register_makes_a_named_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FACENET_HOME", str(tmp_path / "home"))
+    train(_cfg(tmp_path, steps=2), progress=False)
+    ck = str(tmp_path / "run" / "last.pt")
+    assert main(["export", ck, "--onnx", str(tmp_path / "m.onnx"), "--register", "my-net"]) == 0
+    assert "--embedder my-net" in capsys.readouterr().out
+    from facenet import FacePipeline, create_model
+    from facenet.models.registry import list_models, model_config
+
+    assert "my-net" in list_models() and model_config("my-net").input_size == (48, 48)
+    crops = np.random.default_rng(1).integers(0, 256, (2, 48, 48, 3), dtype=np.uint8)
+    np.testing.assert_allclose(create_model("my-net").embed_faces(crops),
+                               create_model(str(tmp_path / "m.onnx")).embed_faces(crops), atol=1e-6)
+    assert FacePipeline(embedder="my-net", threshold=1.0).embed(np.full((120, 120, 3), 90, np.uint8)).shape == (1, 128)
+    assert main(["models", "--json"]) == 0
+    assert "my-net" in [r["name"] for r in json.loads(capsys.readouterr().out)]
+    # taken and built-in names are refused with a message; --force replaces
+    assert main(["export", ck, "--onnx", str(tmp_path / "m.onnx"), "--register", "my-net"]) == 2
+    assert "already registered" in capsys.readouterr().err
+    assert main(["export", ck, "--onnx", str(tmp_path / "m.onnx"), "--register", "my-net", "--force"]) == 0
+    assert main(["export", ck, "--onnx", str(tmp_path / "m.onnx"), "--register", "sface"]) == 2
+    assert "built-in" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no untrained form"):
+        create_model("my-net", pretrained=False)

@@ -9,6 +9,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a training checkpoint to ONNX for the pipeline")
     p.add_argument("checkpoint", help="a checkpoint written by `facenet train` (RUN/last.pt)")
     p.add_argument("--onnx", required=True, metavar="OUT.onnx")
+    p.add_argument("--register", metavar="NAME",
+                   help="also register the model under NAME (in $FACENET_HOME/models or ~/.cache/facenet/models), "
+                        "so that --embedder NAME works")
+    p.add_argument("--force", action="store_true", help="with --register: replace a model of that name")
     p.set_defaults(func=run)
 
 
@@ -16,6 +20,14 @@ def run(args: argparse.Namespace) -> int:
     from facenet.models.export import export_onnx
 
     out, err = export_onnx(args.checkpoint, args.onnx)
+    use = str(out)
+    if args.register:
+        from facenet.models.registry import builtin_models
+        from facenet.models.user_models import register_onnx
+
+        path = register_onnx(out, args.register, builtin=builtin_models(), overwrite=args.force)
+        print(f"registered {args.register!r} -> {path}")
+        use = args.register
     print(f"wrote {out}; max |onnx - torch| on a test batch = {err:.2e}. "
-          f"Use it with: facenet evaluate lfw --embedder {out}")
+          f"Use it with: facenet evaluate lfw --embedder {use}")
     return 0

@@ -25,13 +25,22 @@ def _configs() -> dict[str, tuple[ModelConfig, Any]]:
 
 
 def list_models() -> list[str]:
-    """Registered embedder names, sorted."""
+    """Registered embedder names, sorted: the built-in ones and the models registered in the user
+    folder (:mod:`facenet.models.user_models`, ``facenet export --register NAME``)."""
+    return sorted({**_user(), **_configs()})
+
+
+def builtin_models() -> list[str]:
+    """The names that ship with the package, sorted."""
     return sorted(_configs())
 
 
 def model_config(name: str) -> ModelConfig:
     """The :class:`ModelConfig` of a registered model (preprocessing, size, weights, threshold)."""
-    return _lookup(name)[0]
+    from facenet.models.export import config_from_onnx
+
+    entry = _lookup(name)
+    return config_from_onnx(entry) if not isinstance(entry, tuple) else entry[0]
 
 
 def create_model(name: str = "sface", pretrained: bool | None = None, **kwargs: Any) -> Any:
@@ -43,7 +52,12 @@ def create_model(name: str = "sface", pretrained: bool | None = None, **kwargs: 
     """
     if isinstance(name, str) and name.lower().endswith(".onnx"):
         return _from_onnx_file(name, **kwargs)
-    cfg, build = _lookup(name)
+    entry = _lookup(name)
+    if not isinstance(entry, tuple):  # a user-registered ONNX file
+        if pretrained is False:
+            raise ValueError(f"{name!r} is a registered trained model (an ONNX file); it has no untrained form.")
+        return _from_onnx_file(str(entry), **kwargs)
+    cfg, build = entry
     if pretrained is None:
         pretrained = cfg.weights is not None
     return build(cfg, pretrained=pretrained, **kwargs)
@@ -64,5 +78,12 @@ def _from_onnx_file(path: str, **kwargs: Any) -> Any:
     return OnnxEmbedder(config_from_onnx(path), Path(path), input_name="data", **kwargs)
 
 
-def _lookup(name: str) -> tuple[ModelConfig, Any]:
-    return lookup("model", name, _configs())
+def _user() -> dict[str, Any]:
+    from facenet.models.user_models import user_models
+
+    return dict(user_models())
+
+
+def _lookup(name: str) -> Any:
+    """(config, build) of a built-in model, or the Path of a user-registered ONNX file."""
+    return lookup("model", name, {**_user(), **_configs()})
