@@ -15,12 +15,12 @@ import torch
 
 CONFIG = """model: nns2
 input_size: 40
-steps: 2
+steps: 6
 people_per_batch: 8
 images_per_person: 4
 miner: semihard
 log_every: 1
-checkpoint_every: 2
+checkpoint_every: 6
 tensorboard: false
 freeze_bn: true
 seed: 1
@@ -44,7 +44,7 @@ def test_two_processes_match_one(tmp_path):
     _run([str(torchrun), "--standalone", "--nproc_per_node", "2", *base, "--out", str(tmp_path / "two")], tmp_path)
     one = json.loads((tmp_path / "one" / "history.json").read_text())
     two = json.loads((tmp_path / "two" / "history.json").read_text())
-    assert [h["step"] for h in one] == [h["step"] for h in two] == [1, 2]
+    assert [h["step"] for h in one] == [h["step"] for h in two] == [1, 2, 3, 4, 5, 6]
     assert one[0]["n_triplets"] == two[0]["n_triplets"]
     for a, b in zip(one, two):
         assert abs(a["loss"] - b["loss"]) < 1e-5
