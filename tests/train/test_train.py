@@ -113,6 +113,11 @@ def test_fine_tune_with_pca_head_and_view_one_early_stopping(tmp_path, monkeypat
     top = max(vals, key=lambda h: (round(h["val_accuracy"], 6), h["val_auc"]))
     assert best["step"] == top["step"] and best["metrics"]["val_accuracy"] == top["val_accuracy"]
     assert main(["export", str(tmp_path / "run" / "best.pt"), "--onnx", str(tmp_path / "best.onnx")]) == 0
+    from facenet.models.export import config_from_onnx
+
+    cfg_onnx = config_from_onnx(tmp_path / "best.onnx")  # View 1's best threshold ships as the calibrated one
+    assert 0.0 <= best["metrics"]["val_threshold"] <= 4.0
+    assert cfg_onnx.threshold == pytest.approx(best["metrics"]["val_threshold"]) and "View 1" in cfg_onnx.threshold_source
 
 
 def test_export_register_makes_a_named_model(tmp_path, monkeypatch, capsys):
@@ -125,6 +130,7 @@ def test_export_register_makes_a_named_model(tmp_path, monkeypatch, capsys):
     from facenet.models.registry import list_models, model_config
 
     assert "my-net" in list_models() and model_config("my-net").input_size == (48, 48)
+    assert model_config("my-net").name == "my-net" and model_config("my-net").threshold is None  # last.pt: not validated
     crops = np.random.default_rng(1).integers(0, 256, (2, 48, 48, 3), dtype=np.uint8)
     np.testing.assert_allclose(create_model("my-net").embed_faces(crops),
                                create_model(str(tmp_path / "m.onnx")).embed_faces(crops), atol=1e-6)

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from facenet.models.export import export_onnx
 
-    out, err = export_onnx(args.checkpoint, args.onnx)
+    out, err = export_onnx(args.checkpoint, args.onnx, name=args.register)
     use = str(out)
     if args.register:
         from facenet.models.registry import builtin_models

@@ -13,10 +13,13 @@ from facenet.models.config import ModelConfig
 METADATA_KEY = "facenet_model_config"
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> tuple[Path, float]:
+def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, name: str | None = None) -> tuple[Path, float]:
     """Write the checkpoint's network as ONNX (input ``data`` (N, 3, H, W) float, already
     normalised; output (N, D) L2-normalised) with its :class:`ModelConfig` stored in the file's
     metadata, so ``create_model("model.onnx")`` and ``--embedder model.onnx`` need nothing else.
+    name: the model name in that config (default: the file's stem). A checkpoint validated on
+    LFW View 1 (``best.pt``) carries the best-accuracy View 1 threshold, which becomes the
+    model's calibrated verification threshold.
 
     Returns (path, max absolute difference between ONNX Runtime and PyTorch on a test batch).
     """
@@ -45,7 +48,12 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> tup
                       dynamic_axes={"data": {0: "N"}, "embedding": {0: "N"}}, opset_version=opset, dynamo=False)
     model = onnx.load(str(out))
     cfg = emb.config.to_dict()
-    cfg.update(name=out.stem, description=f"{ck['model_name']} trained by facenet ({ck['step']} steps), exported from {Path(checkpoint).name}",
+    metrics = ck.get("metrics") or {}
+    if metrics.get("val_threshold") is not None:
+        cfg.update(threshold=float(metrics["val_threshold"]), threshold_flip=None,
+                   threshold_source=f"best accuracy on LFW View 1 pairsDevTest at step {ck['step']} "
+                                    f"({metrics['val_accuracy']:.2%} 10-fold accuracy there)")
+    cfg.update(name=name or out.stem, description=f"{ck['model_name']} trained by facenet ({ck['step']} steps), exported from {Path(checkpoint).name}",
                weights=None, weights_sha256=None)
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(cfg)

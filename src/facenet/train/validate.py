@@ -46,13 +46,16 @@ class ViewOneValidator:
         self.folds = np.arange(len(pairs)) % 10
 
     def __call__(self, embedder: Any) -> dict[str, float]:
-        """Metrics of ``embedder`` (anything with ``embed_faces(crops) -> (N, D)``)."""
+        """Metrics of ``embedder`` (anything with ``embed_faces(crops) -> (N, D)``): 10-fold
+        accuracy, AUC, EER and ``val_threshold``, the best-accuracy threshold on all View 1 pairs
+        (``facenet export`` ships it as the model's calibrated threshold)."""
         from facenet.distance import squared_l2
-        from facenet.eval.protocol import auc, eer, kfold_evaluate, roc_curve
+        from facenet.eval.protocol import auc, best_threshold, eer, kfold_evaluate, roc_curve
 
         emb = embedder.embed_faces(self.crops)
         d = squared_l2(emb[self.ia], emb[self.ib])
         same = np.asarray(self.pairs.same, bool)
         fpr, tpr, _ = roc_curve(d, same)
         k = kfold_evaluate(d, same, self.folds)
-        return {"val_accuracy": k.accuracy_mean, "val_auc": auc(fpr, tpr), "val_eer": eer(fpr, tpr)}
+        return {"val_accuracy": k.accuracy_mean, "val_auc": auc(fpr, tpr), "val_eer": eer(fpr, tpr),
+                "val_threshold": best_threshold(d, same)}
