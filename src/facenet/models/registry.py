@@ -81,7 +81,7 @@ def _from_onnx_file(path: str, **kwargs: Any) -> Any:
 def _user() -> dict[str, Any]:
     from facenet.models.user_models import user_models
 
-    return dict(user_models())
+    return user_models()
 
 
 def _lookup(name: str) -> Any:

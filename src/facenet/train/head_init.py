@@ -72,6 +72,10 @@ def pca_head_init(source: nn.Module, target: nn.Module, feats: torch.Tensor) -> 
         raise ValueError(f"PCA can only shrink the embedding: source {lin_s.out_features}-D, target {d_out}-D.")
     if feats.shape[0] <= d_out:
         raise ValueError(f"PCA to {d_out} dimensions needs more than {d_out} images; got {feats.shape[0]}.")
+    if bn_t is None and lin_t.bias is None:
+        raise ValueError("a target embedding layer without BatchNorm needs a bias for PCA initialisation.")
+    if bn_t is not None and (bn_t.weight is None or bn_t.bias is None):
+        raise ValueError("PCA initialisation needs an affine BatchNorm in the target embedding layer.")
     a, c = _affine(lin_s, bn_s)
     z = feats @ a.T + c                                   # (N, D) pre-normalisation source embedding
     mu = z.mean(0)
@@ -80,24 +84,19 @@ def pca_head_init(source: nn.Module, target: nn.Module, feats: torch.Tensor) -> 
     explained = float((s[:d_out] ** 2).sum() / (s ** 2).sum())
     w_new = u.T @ a                                       # (D', F)
     b_new = u.T @ (c - mu)                                # (D',)
-    if bn_t is None:
-        lin_t.weight.copy_(w_new.to(lin_t.weight.dtype))
-        if lin_t.bias is None:
-            raise ValueError("a target embedding layer without BatchNorm needs a bias for PCA initialisation.")
-        lin_t.bias.copy_(b_new.to(lin_t.bias.dtype))
-        return {"explained_variance": explained, "n": int(feats.shape[0])}
-    # Linear (no shift) then BatchNorm: raw = f W^T [+ bias]; BN(raw) = (raw - m) / sqrt(v + eps) * g + b.
-    # With the Linear's bias zeroed, choose m, v as the sample's statistics of raw, g = sqrt(v + eps)
-    # and b = m + b_new: in eval mode BN(raw) = raw + b_new exactly.
     lin_t.weight.copy_(w_new.to(lin_t.weight.dtype))
-    if lin_t.bias is not None:
-        lin_t.bias.zero_()
-    raw = feats @ w_new.T
-    m, v = raw.mean(0), raw.var(0, unbiased=False).clamp_min(1e-12)
-    bn_t.running_mean.copy_(m.to(bn_t.running_mean.dtype))
-    bn_t.running_var.copy_(v.to(bn_t.running_var.dtype))
-    if bn_t.weight is None or bn_t.bias is None:
-        raise ValueError("PCA initialisation needs an affine BatchNorm in the target embedding layer.")
-    bn_t.weight.copy_(torch.sqrt(v + bn_t.eps).to(bn_t.weight.dtype))
-    bn_t.bias.copy_((m + b_new).to(bn_t.bias.dtype))
+    if bn_t is None:
+        lin_t.bias.copy_(b_new.to(lin_t.bias.dtype))
+    else:
+        # Linear (bias zeroed) then BatchNorm: raw = f W^T; BN(raw) = (raw - m) / sqrt(v + eps) * g + b.
+        # With m, v the sample's statistics of raw, g = sqrt(v + eps) and b = m + b_new, eval-mode
+        # BN(raw) = raw + b_new exactly.
+        if lin_t.bias is not None:
+            lin_t.bias.zero_()
+        raw = feats @ w_new.T
+        m, v = raw.mean(0), raw.var(0, unbiased=False).clamp_min(1e-12)
+        bn_t.running_mean.copy_(m.to(bn_t.running_mean.dtype))
+        bn_t.running_var.copy_(v.to(bn_t.running_var.dtype))
+        bn_t.weight.copy_(torch.sqrt(v + bn_t.eps).to(bn_t.weight.dtype))
+        bn_t.bias.copy_((m + b_new).to(bn_t.bias.dtype))
     return {"explained_variance": explained, "n": int(feats.shape[0])}

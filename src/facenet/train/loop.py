@@ -202,12 +202,18 @@ def _agree(flag: bool, ctx: DistContext) -> bool:
     return all_reduce_mean(float(flag), ctx) > 0 if ctx.enabled else flag
 
 
+def _model_state(cfg: TrainConfig, model: torch.nn.Module, embedder: Any, step: int) -> dict[str, Any]:
+    """What ``facenet export`` needs from a checkpoint: weights, step, run config and model config."""
+    return {"model": model.state_dict(), "step": step, "config": cfg.to_dict(), "model_name": cfg.model,
+            "model_config": embedder.config.to_dict()}
+
+
 def _save(run_dir: Path, cfg: TrainConfig, model, optimizer, scheduler, miner, embedder, step, epoch, batch_in_epoch) -> Path:
     state = {
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "torch_rng": torch.get_rng_state(),
+        **_model_state(cfg, model, embedder, step),
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "epoch": epoch, "batch_in_epoch": batch_in_epoch, "torch_rng": torch.get_rng_state(),
         "miner_rng": miner.generator.get_state() if hasattr(miner, "generator") else None,
-        "config": cfg.to_dict(), "model_name": cfg.model, "model_config": embedder.config.to_dict(),
     }
     save_checkpoint(run_dir / "checkpoints" / f"step_{step:07d}.pt", state)
     return save_checkpoint(run_dir / "last.pt", state)
@@ -257,16 +263,17 @@ class _Best:
     def __init__(self, run_dir: Path, resumed: bool = False) -> None:
         self.path, self.key = run_dir / "best.pt", (-1.0, -1.0)
         if resumed and self.path.exists():
-            m = load_checkpoint(self.path)["metrics"]
-            self.key = (round(m["val_accuracy"], 6), m["val_auc"])
+            self.key = self._rank(load_checkpoint(self.path)["metrics"])
+
+    @staticmethod
+    def _rank(metrics: dict[str, float]) -> tuple[float, float]:
+        return round(metrics["val_accuracy"], 6), metrics["val_auc"]
 
     def update(self, metrics: dict[str, float], model: torch.nn.Module, cfg: TrainConfig, embedder: Any) -> None:
-        key = (round(metrics["val_accuracy"], 6), metrics["val_auc"])
+        key = self._rank(metrics)
         if key > self.key:
             self.key = key
-            save_checkpoint(self.path, {"model": model.state_dict(), "step": metrics["step"], "metrics": metrics,
-                                        "config": cfg.to_dict(), "model_name": cfg.model,
-                                        "model_config": embedder.config.to_dict()})
+            save_checkpoint(self.path, {**_model_state(cfg, model, embedder, metrics["step"]), "metrics": metrics})
 
 
 def _writer(cfg: TrainConfig, run_dir: Path) -> Any:
