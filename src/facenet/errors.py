@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, TypeVar
 
 T = TypeVar("T")
@@ -9,6 +10,11 @@ T = TypeVar("T")
 
 class FacenetError(Exception):
     """Base class of every error facenet raises on purpose."""
+
+
+class UsageError(FacenetError):
+    """A mistake in how facenet was asked (an unknown name, a missing required setting): the
+    command line reports it as a usage error (exit code 2)."""
 
 
 class InvalidImageError(FacenetError, ValueError):
@@ -20,7 +26,7 @@ class InvalidImageError(FacenetError, ValueError):
         super().__init__(f"{source}: {reason}")
 
 
-class UnknownModelError(FacenetError, KeyError):
+class UnknownModelError(UsageError, KeyError):
     """A model or detector name that is not registered."""
 
     def __init__(self, kind: str, name: str, known: list[str], close: list[str]) -> None:
@@ -38,7 +44,24 @@ class WeightsError(FacenetError, RuntimeError):
 
 
 class DataError(FacenetError, ValueError):
-    """A data set or protocol file is missing or malformed."""
+    """A data set, protocol file, training folder or checkpoint is missing or malformed."""
+
+
+class UncalibratedError(UsageError, ValueError):
+    """Verification was asked of a model that has no calibrated threshold, and none was given."""
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """One input of a batch that could not be used: its position, a description of the input and
+    the reason (the other items of the batch are still processed)."""
+
+    index: int
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"index": self.index, "path": self.source, "error": self.reason}
 
 
 def lookup(kind: str, name: object, table: Mapping[str, T]) -> T:
