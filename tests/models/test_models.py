@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facenet import UnknownModelError, WeightsError, create_model, list_models, model_config
-from facenet.models.weights import WeightFile, locate, verified_path
+from facenet.weights import WeightFile, locate, verified_path
 
 
 def test_registry_lists_sface_with_its_preprocessing():

@@ -22,7 +22,7 @@ from tfref_graph import GraphRunner, load_graph  # noqa: E402
 from facenet.errors import WeightsError  # noqa: E402
 from facenet.models import facenet_irv1, port_tf  # noqa: E402
 from facenet.models.nets.inception_resnet_v1 import ConvBN, InceptionResNetV1, tf_same_pads  # noqa: E402
-from facenet.models.weights import verified_path  # noqa: E402
+from facenet.weights import verified_path  # noqa: E402
 
 FACES = ("Colin_Powell/Colin_Powell_0001.jpg", "Colin_Powell/Colin_Powell_0002.jpg",
          "George_W_Bush/George_W_Bush_0001.jpg", "Serena_Williams/Serena_Williams_0001.jpg")

@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from facenet.detect.registry import detector_config, list_detectors
     from facenet.errors import WeightsError
     from facenet.models.registry import list_models, model_config
-    from facenet.models.weights import verified_path
+    from facenet.weights import verified_path
 
     rows = []
     for name in list_detectors():

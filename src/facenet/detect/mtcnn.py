@@ -22,7 +22,7 @@ from torch import nn
 from facenet.detect.nms import batched_nms
 from facenet.detect.registry import DetectorConfig
 from facenet.detect.types import Detections
-from facenet.models.weights import WeightFile, verified_path
+from facenet.weights import WeightFile, verified_path
 
 _PIP = "facenet-pytorch==2.6.0"
 PNET_WEIGHTS = WeightFile("facenet_pytorch", "data/pnet.pt", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f", _PIP, "MIT")

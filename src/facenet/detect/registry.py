@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from facenet.errors import lookup
-from facenet.models.weights import WeightFile
+from facenet.weights import WeightFile
 
 
 @dataclass(frozen=True)

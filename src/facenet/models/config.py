@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-from facenet.models.weights import WeightFile
+from facenet.weights import WeightFile
 
 
 @dataclass(frozen=True)

