@@ -89,19 +89,23 @@ def check_unit_interval(value: Any, name: str, *, owner: str | None = None, incl
 
 def check_floats(value: Any, name: str, length: int, *, min_val: float | None = None, max_val: float | None = None,
                  include: str = "both", owner: str | None = None) -> tuple[float, ...]:
-    """A sequence of exactly ``length`` floats, each in range. Returns them as a tuple."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != length:
-        raise ValueError(f"{_where(name, owner)} must be a sequence of {length} floats. Got {value!r} instead.")
-    out = []
-    for v in value:
-        try:
-            out.append(check_scalar(v, name, float, min_val=min_val, max_val=max_val, include=include, owner=owner))
-        except ValueError:
-            lo = "-inf" if min_val is None else f"{min_val:g}"
-            hi = "inf" if max_val is None else f"{max_val:g}"
-            raise ValueError(f"{_where(name, owner)} must be {length} floats in "
-                             f"{_INCLUSIVE[include][0]}{lo}, {hi}{_INCLUSIVE[include][1]}. Got {value!r} instead.") from None
-    return tuple(out)
+    """A sequence of exactly ``length`` floats, each in range. Returns them as a tuple.
+
+    "The 'thresholds' parameter of MTCNN must be a sequence of 3 floats in [0, 1]. Got (0.6, 0.7) instead."
+    """
+    lo_b, hi_b = _INCLUSIVE[include]
+    rng = ""
+    if min_val is not None or max_val is not None:
+        lo = "-inf" if min_val is None else f"{min_val:g}"
+        hi = "inf" if max_val is None else f"{max_val:g}"
+        rng = f" in {lo_b if min_val is not None else '('}{lo}, {hi}{hi_b if max_val is not None else ')'}"
+    msg = f"{_where(name, owner)} must be a sequence of {length} floats{rng}. Got {value!r} instead."
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != length:
+        raise ValueError(msg)
+    try:
+        return tuple(check_scalar(v, name, float, min_val=min_val, max_val=max_val, include=include) for v in value)
+    except ValueError:
+        raise ValueError(msg) from None
 
 
 def check_type(value: Any, name: str, target: type | tuple[type, ...], *, owner: str | None = None,

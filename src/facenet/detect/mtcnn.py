@@ -20,35 +20,21 @@ import torch
 from torch import nn
 
 from facenet.detect.nms import batched_nms
-from facenet.detect.registry import DetectorConfig
-from facenet.detect.types import Detections
+from facenet.detect.catalog import ONET_WEIGHTS, PNET_WEIGHTS, RNET_WEIGHTS
+from facenet.detect.types import Detections, DetectorConfig, check_rgb_image
+from facenet.validation import check_floats, check_scalar
 from facenet.weights import WeightFile, verified_path
-
-_PIP = "facenet-pytorch==2.6.0"
-PNET_WEIGHTS = WeightFile("facenet_pytorch", "data/pnet.pt", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f", _PIP, "MIT")
-RNET_WEIGHTS = WeightFile("facenet_pytorch", "data/rnet.pt", "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86", _PIP, "MIT")
-ONET_WEIGHTS = WeightFile("facenet_pytorch", "data/onet.pt", "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d", _PIP, "MIT")
-
-CONFIG = DetectorConfig(
-    name="mtcnn",
-    description="MTCNN (Zhang et al. 2016) P/R/O-Net cascade, 5 landmarks; PyTorch, weights from facenet-pytorch",
-    weights=(PNET_WEIGHTS, RNET_WEIGHTS, ONET_WEIGHTS),
-    licence="MIT",
-    defaults={
-        "min_face_size": 20,
-        "thresholds": (0.6, 0.7, 0.7),
-        "scale_factor": 0.709,
-        "nms_thresholds": (0.5, 0.7, 0.7),
-    },
-    retry={"thresholds": (0.5, 0.5, 0.5)},
-)
 
 _STRIDE, _CELL = 2, 12  # P-Net's output stride and receptive field, in pyramid-level pixels
 _CHUNK = 512  # R-Net / O-Net batch size (bounds memory on huge candidate sets)
 
 
-def build(**kwargs: object) -> "MTCNN":
-    return MTCNN(**kwargs)  # type: ignore[arg-type]
+def build(config: DetectorConfig, min_face_size: int | None = None, thresholds: Sequence[float] | None = None,
+          scale_factor: float | None = None, nms_thresholds: Sequence[float] | None = None,
+          device: str | None = None, threads: int | None = None) -> "MTCNN":
+    """An :class:`MTCNN` with ``config.defaults`` for the options not given."""
+    return MTCNN(**config.options(min_face_size=min_face_size, thresholds=thresholds, scale_factor=scale_factor,
+                                  nms_thresholds=nms_thresholds, device=device, threads=threads))
 
 
 # --------------------------------------------------------------------------- networks
@@ -222,14 +208,11 @@ class MTCNN:
         device: str | torch.device = "cpu",
         threads: int | None = None,
     ) -> None:
-        if not _is_int(min_face_size) or min_face_size < 1:
-            raise ValueError(f"The 'min_face_size' parameter of MTCNN must be an int in [1, inf). Got {min_face_size!r} instead.")
-        self.thresholds = _three_unit_floats("thresholds", thresholds)
-        if not _is_real(scale_factor) or not 0.0 < float(scale_factor) < 1.0:
-            raise ValueError(f"The 'scale_factor' parameter of MTCNN must be a float in (0, 1). Got {scale_factor!r} instead.")
-        self.nms_thresholds = _three_unit_floats("nms_thresholds", nms_thresholds)
-        if threads is not None and (not _is_int(threads) or threads < 1):
-            raise ValueError(f"The 'threads' parameter of MTCNN must be an int in [1, inf) or None. Got {threads!r} instead.")
+        min_face_size = check_scalar(min_face_size, "min_face_size", int, min_val=1, owner="MTCNN")
+        self.thresholds = check_floats(thresholds, "thresholds", 3, min_val=0.0, max_val=1.0, owner="MTCNN")
+        scale_factor = check_scalar(scale_factor, "scale_factor", float, min_val=0.0, max_val=1.0, include="neither", owner="MTCNN")
+        self.nms_thresholds = check_floats(nms_thresholds, "nms_thresholds", 3, min_val=0.0, max_val=1.0, owner="MTCNN")
+        threads = check_scalar(threads, "threads", int, min_val=1, owner="MTCNN", allow_none=True)
         try:
             self.device = torch.device(device)
         except (RuntimeError, TypeError, ValueError):
@@ -259,7 +242,7 @@ class MTCNN:
         """:meth:`detect` for each of ``images`` (sizes may differ), run as one cascade."""
         images = list(images)
         for im in images:
-            _check_image(im)
+            check_rgb_image(im)
         if not images:
             return []
         with _torch_threads(self.threads), torch.inference_mode():
@@ -358,31 +341,3 @@ class MTCNN:
         """Run ``net`` on (N, S, S, 3) uint8 crops in chunks; outputs as float64 numpy arrays."""
         parts = [net(self._to_tensor(crops[i : i + _CHUNK])) for i in range(0, len(crops), _CHUNK)]
         return tuple(torch.cat(p).cpu().numpy().astype(np.float64) for p in zip(*parts))
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _three_unit_floats(name: str, value: object) -> tuple[float, float, float]:
-    ok = (
-        isinstance(value, (tuple, list, np.ndarray))
-        and len(value) == 3
-        and all(_is_real(v) and 0.0 <= float(v) <= 1.0 for v in value)
-    )
-    if not ok:
-        raise ValueError(f"The '{name}' parameter of MTCNN must be a sequence of 3 floats in [0, 1]. Got {value!r} instead.")
-    return (float(value[0]), float(value[1]), float(value[2]))  # type: ignore[index]
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"Detectors take an (H, W, 3) uint8 RGB array (see facenet.data.load_image). Got {got} instead.")

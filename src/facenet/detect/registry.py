@@ -1,63 +1,43 @@
-"""Registry of face detectors: ``create_detector(name)``, ``list_detectors()``."""
+"""Registry of face detectors: ``create_detector(name) -> Detector``, ``list_detectors()``.
+
+Entries are data (:mod:`facenet.detect.catalog`); a detector's module (and torch, for MTCNN) is
+imported only when that detector is built.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from facenet.errors import lookup
-from facenet.weights import WeightFile
+from facenet.detect import catalog
+from facenet.detect.types import Detector, DetectorConfig
+from facenet.registry import Entry, Registry
 
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """What a detector is and where its weights come from.
-
-    name: registry name. description: one line. weights: the files it loads (SHA-256 checked).
-    licence: the licence of the weights. defaults: keyword arguments the factory uses.
-    retry: overrides for a second, more permissive pass when the first finds nothing.
-    """
-
-    name: str
-    description: str
-    weights: tuple[WeightFile, ...]
-    licence: str
-    defaults: dict[str, Any] = field(default_factory=dict)
-    #: Overrides for a second, more permissive pass when the first finds no face (empty: none).
-    retry: dict[str, Any] = field(default_factory=dict)
+#: Options any detector builder may be handed (dropped by those that do not take them).
+SHARED_OPTIONS = ("device", "threads")
 
 
-@dataclass(frozen=True)
-class _Entry:
-    config: DetectorConfig
-    factory: Callable[..., Any]
+def _entries() -> tuple[Entry[DetectorConfig], ...]:
+    return (
+        Entry("yunet", catalog.YUNET, "facenet.detect.yunet:build"),
+        Entry("mtcnn", catalog.MTCNN, "facenet.detect.mtcnn:build"),
+    )
 
 
-def _entries() -> dict[str, _Entry]:
-    # Built on demand from the modules that define detectors: no import-time registration state.
-    from facenet.detect import mtcnn, yunet
-
-    entries = {}
-    for module in (yunet, mtcnn):
-        config: DetectorConfig = module.CONFIG
-        entries[config.name] = _Entry(config, module.build)
-    return entries
+def detectors() -> Registry[DetectorConfig, Detector]:
+    """The detector registry (a fresh, stateless view of the catalog)."""
+    return Registry("detector", _entries, shared=SHARED_OPTIONS)
 
 
 def list_detectors() -> list[str]:
     """Registered detector names, sorted."""
-    return sorted(_entries())
+    return detectors().names()
 
 
 def detector_config(name: str) -> DetectorConfig:
-    return _lookup(name).config
+    """The :class:`DetectorConfig` of a registered detector (UnknownModelError naming close names)."""
+    return detectors().config(name)
 
 
-def create_detector(name: str = "yunet", **kwargs: Any) -> Any:
+def create_detector(name: str = "yunet", **kwargs: Any) -> Detector:
     """Build the detector ``name``; ``kwargs`` override its defaults (e.g. ``score_threshold``)."""
-    entry = _lookup(name)
-    return entry.factory(**{**entry.config.defaults, **kwargs})
-
-
-def _lookup(name: str) -> _Entry:
-    return lookup("detector", name, _entries())
+    return detectors().build(name, **kwargs)

@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+
+from facenet.validation import check_option
+from facenet.weights import WeightFile
+
+#: How a single-face task picks its face among several (see :meth:`Detections.primary`).
+FACE_POLICIES = ("central", "largest", "score")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """What a detector is and where its weights come from.
+
+    name: registry name. description: one line. weights: the files it loads (SHA-256 checked).
+    licence: the licence of the weights. defaults: the options it is built with unless given.
+    retry: overrides for a second, more permissive pass when the first finds no face (empty: none).
+    """
+
+    name: str
+    description: str
+    weights: tuple[WeightFile, ...]
+    licence: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+    retry: dict[str, Any] = field(default_factory=dict)
+
+    def options(self, **given: Any) -> dict[str, Any]:
+        """The build options: ``defaults`` overridden by the given values that are not None."""
+        return {**self.defaults, **{k: v for k, v in given.items() if v is not None}}
 
 
 @dataclass(frozen=True)
@@ -67,14 +94,13 @@ class Detections:
         distance of the box centre from the image centre); ``"largest"``: largest box;
         ``"score"``: highest score.
         """
+        check_option(policy, "policy", FACE_POLICIES, owner="Detections.primary")
         if len(self) == 0:
             return -1
         if policy == "largest":
             return int(np.argmax(self.areas))
         if policy == "score":
             return int(np.argmax(self.scores))
-        if policy != "central":
-            raise ValueError(f"The 'policy' parameter must be one of 'central', 'largest', 'score'. Got {policy!r} instead.")
         h, w = image_shape[:2]
         centres = (self.boxes[:, :2] + self.boxes[:, 2:]) / 2.0
         dist = np.hypot(centres[:, 0] - w / 2.0, centres[:, 1] - h / 2.0)
@@ -92,6 +118,13 @@ class Detections:
                 for b, s, lm in zip(self.boxes, self.scores, self.landmarks)
             ]
         }
+
+
+def check_rgb_image(image: object) -> None:
+    """Detectors take one (H, W, 3) uint8 RGB array; ValueError saying what came otherwise."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise ValueError(f"Detectors take an (H, W, 3) uint8 RGB array (see facenet.data.load_image). Got {got} instead.")
 
 
 @runtime_checkable

