@@ -3,8 +3,8 @@
     make bench        # = .venv/bin/python bench/lfw_pipeline.py --data ../shared/data --out out/bench
 
 Configurations: YuNet + SFace with flip TTA off and on, and MTCNN + SFace. Prints a markdown
-table (accuracy mean ± std, VAL@FAR=1e-3, AUC, EER, detection failures, images/s), writes
-OUT/lfw.json and OUT/lfw_roc.png (all curves on one plot).
+table (accuracy mean ± std, VAL@FAR=1e-3, AUC, EER, no face, images/s), writes OUT/lfw.json
+(one VerificationReport.to_dict() per configuration) and OUT/lfw_roc.png (all curves on one plot).
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ CONFIGS = {
 }
 
 
+def pct(x: float | None, std: float | None = None) -> str:
+    """A rate as a percentage ("n/a" for None), with "± std" when given."""
+    if x is None:
+        return "n/a"
+    return f"{100 * x:.2f}%" if std is None else f"{100 * x:.2f} ± {100 * std:.2f}%"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data")
@@ -40,17 +47,19 @@ def main(argv: list[str] | None = None) -> int:
     results, curves = {}, {}
     for name in args.configs:
         ev = evaluate_pairs(FacePipeline(**CONFIGS[name]), pairs)
-        results[name] = ev.metrics
+        r = ev.report
+        results[name] = r.to_dict()
         fpr, tpr, _ = roc_curve(ev.distances, ev.same)
-        curves[f"{name} (AUC {ev.metrics['auc']:.4f})"] = (fpr, tpr)
-        print(f"{name}: {100 * ev.metrics['accuracy_mean']:.2f} ± {100 * ev.metrics['accuracy_std']:.2f} %", file=sys.stderr)
+        curves[f"{name} (AUC {r.auc:.4f})"] = (fpr, tpr)
+        print(f"{name}: {pct(r.accuracy_mean, r.accuracy_std)} ({r.protocol})", file=sys.stderr)
     plot_roc(curves, out / "lfw_roc.png", title="LFW View 2, 6,000 pairs")
     (out / "lfw.json").write_text(json.dumps(results, indent=2))
     print("| pipeline | accuracy | VAL@FAR=1e-3 | AUC | EER | no face | images/s |")
     print("|---|---|---|---|---|---|---|")
     for name, m in results.items():
-        print(f"| {name} | {100 * m['accuracy_mean']:.2f} ± {100 * m['accuracy_std']:.2f}% | {100 * m['val_mean']:.2f}% | "
-              f"{m['auc']:.4f} | {100 * m['eer']:.2f}% | {m['detection_failures']} | {m['images_per_second']} |")
+        ips = "n/a" if m["images_per_second"] is None else f"{m['images_per_second']:.1f}"
+        print(f"| {name} | {pct(m['accuracy_mean'], m['accuracy_std'])} | {pct(m['val_mean'])} | {m['auc']:.4f} "
+              f"| {pct(m['eer'])} | {m['no_face']} / {m['n_images']} | {ips} |")
     return 0
 
 

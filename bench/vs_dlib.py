@@ -19,11 +19,14 @@ is warmed first and each system embeds one image untimed (lazy initialisation) b
   model="small")`` (5-point landmarks; ResNet-34-style 128-D dlib_face_recognition_resnet_model_v1).
   With several faces the one facenet would pick is used ("central": sqrt(area) minus distance of
   the box centre from the image centre). With no face the whole image is the face location
-  (counted as a detection failure). Euclidean distance (dlib's metric; monotone in squared L2,
+  (counted in ``no_face``). Euclidean distance (dlib's metric; monotone in squared L2,
   so the same accuracy).
 
-Protocol: 10-fold (or --folds) with ``kfold_evaluate``; with a single fold the thresholds are
-chosen on that fold itself (smoke run only). --max-pairs N keeps the first ceil(N/2) same-person
+Protocol: both sides are scored by ``facenet.eval.report.report_from_distances`` (the rule of
+``facenet evaluate lfw``): 10-fold (or --folds), each fold's thresholds chosen on the other folds.
+With a single fold, accuracy is at a threshold fixed beforehand (facenet: the pipeline's, calibrated
+on LFW View 1; dlib: face_recognition's default tolerance 0.6) and VAL@FAR at the threshold giving
+that FAR on the fold itself; each side's ``protocol`` string says so. --max-pairs N keeps the first ceil(N/2) same-person
 and first floor(N/2) different-person pairs of each fold (each fold lists 300 same then 300
 different pairs, so the literal first N would all be same-person pairs).
 
@@ -48,14 +51,17 @@ import numpy as np
 from facenet.align.crop import align_detections, fallback_crop
 from facenet.data.lfw import PairList, read_pairs
 from facenet.distance import squared_l2
-from facenet.eval.benchmark import embed_paths
-from facenet.eval.protocol import accuracy, auc, best_threshold, eer, kfold_evaluate, roc_curve, threshold_at_far, val_far
+from facenet.eval.benchmark import describe_pipeline, embed_paths
+from facenet.eval.report import report_from_distances
 from facenet.pipeline import FacePipeline
 
 FAR = 1e-3
 REFERENCE_DLIB = {"accuracy": "98.52 ± 0.40 %", "val_at_far_1e-3": "93.7 %", "images_per_second": 13.4,
                   "note": "face_recognition defaults, full LFW View 2, single-threaded"}
-SMOKE_NOTE = "threshold chosen on the test fold — smoke run only, not a result"
+#: face_recognition's own verification threshold (``compare_faces(tolerance=0.6)``, Euclidean),
+#: fixed by its authors; used for the accuracy when only one fold is scored.
+DLIB_THRESHOLD = 0.6
+DLIB_NAMES = {"detector": "dlib-hog", "embedder": "dlib_face_recognition_resnet_model_v1", "flip": False}
 
 
 def select_pairs(pairs: PairList, folds: Sequence[int] | None, max_pairs: int | None) -> PairList:
@@ -71,19 +77,6 @@ def select_pairs(pairs: PairList, folds: Sequence[int] | None, max_pairs: int | 
             keep[idx[pairs.same[idx]][: math.ceil(max_pairs / 2)]] = True
             keep[idx[~pairs.same[idx]][: max_pairs // 2]] = True
     return pairs.subset(keep)
-
-
-def evaluate(dist: np.ndarray, same: np.ndarray, folds: np.ndarray) -> dict[str, Any]:
-    """k-fold metrics; with one fold, thresholds chosen on that fold (flagged as a smoke run)."""
-    if np.unique(folds).size >= 2:
-        r = kfold_evaluate(dist, same, folds, far_target=FAR)
-        return {"accuracy_mean": r.accuracy_mean, "accuracy_std": r.accuracy_std, "val_at_far": r.val_mean,
-                "far": r.far_mean, "auc": r.auc, "eer": r.eer, "fold_accuracies": r.accuracies.tolist(),
-                "protocol": f"{r.n_folds}-fold, threshold chosen on the other folds"}
-    fpr, tpr, _ = roc_curve(dist, same)
-    val, far = val_far(dist, same, threshold_at_far(dist, same, FAR))
-    return {"accuracy_mean": accuracy(dist, same, best_threshold(dist, same)), "accuracy_std": 0.0,
-            "val_at_far": val, "far": far, "auc": auc(fpr, tpr), "eer": eer(fpr, tpr), "protocol": SMOKE_NOTE}
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -155,20 +148,29 @@ def version(dist: str) -> str | None:
         return None
 
 
-def summary(name: str, run: dict[str, Any], dist: np.ndarray, pairs: PairList, n: int) -> dict[str, Any]:
-    m = evaluate(dist, np.asarray(pairs.same, bool), np.asarray(pairs.folds))
-    m.update(system=name, n_images=n, detection_failures=int((~run["found"]).sum()), seconds=run["seconds"],
-             images_per_second=n / run["seconds"], cpu_per_wall=run["cpu_seconds"] / run["seconds"])
-    return m
+def summary(name: str, run: dict[str, Any], dist: np.ndarray, pairs: PairList, n: int,
+            calibrated_threshold: float | None, names: dict[str, Any]) -> dict[str, Any]:
+    """One system's VerificationReport.to_dict(), plus its name and measured CPU/wall."""
+    r = report_from_distances(dist, np.asarray(pairs.same, bool), np.asarray(pairs.folds), far_target=FAR,
+                              calibrated_threshold=calibrated_threshold, n_images=n,
+                              no_face=int((~run["found"]).sum()), seconds=run["seconds"], **names)
+    return {"system": name, **r.to_dict(), "cpu_per_wall": run["cpu_seconds"] / run["seconds"]}
+
+
+def pct(x: float | None, std: float | None = None, digits: int = 2) -> str:
+    if x is None:
+        return "n/a"
+    return f"{100 * x:.{digits}f} %" if std is None else f"{100 * x:.{digits}f} ± {100 * std:.{digits}f} %"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     out = ["| system | accuracy | VAL@FAR=1e-3 | AUC | EER | no face | images/s | CPU/wall |",
            "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['system']} | {100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f} % "
-                   f"| {100 * r['val_at_far']:.1f} % | {r['auc']:.4f} | {100 * r['eer']:.2f} % "
-                   f"| {r['detection_failures']}/{r['n_images']} | {r['images_per_second']:.1f} | {r['cpu_per_wall']:.2f} |")
+        auc = "n/a" if r["auc"] is None else f"{r['auc']:.4f}"
+        out.append(f"| {r['system']} | {pct(r['accuracy_mean'], r['accuracy_std'])} | {pct(r['val_mean'], digits=1)} "
+                   f"| {auc} | {pct(r['eer'])} | {r['no_face']}/{r['n_images']} | {r['images_per_second']:.1f} "
+                   f"| {r['cpu_per_wall']:.2f} |")
     return "\n".join(out)
 
 
@@ -210,9 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(threads or all_cores)
     dl = run_dlib(paths)
 
-    rows = [summary("facenet (YuNet + SFace)", fn, squared_l2(fn["emb"][ia], fn["emb"][ib]), pairs, n),
+    rows = [summary("facenet (YuNet + SFace)", fn, squared_l2(fn["emb"][ia], fn["emb"][ib]), pairs, n,
+                    pipe.threshold, describe_pipeline(pipe)),
             summary("dlib (face_recognition HOG + ResNet)", dl,
-                    np.linalg.norm(dl["emb"][ia] - dl["emb"][ib], axis=1), pairs, n)]
+                    np.linalg.norm(dl["emb"][ia] - dl["emb"][ib], axis=1), pairs, n, DLIB_THRESHOLD, DLIB_NAMES)]
     f, d = rows
     overhead = 1.0 - bare["seconds"] / fn["seconds"]
     result = {
@@ -220,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         "speed_ratio_facenet_over_dlib": f["images_per_second"] / d["images_per_second"],
         "facenet_all_cores": {"threads": all_cores, "images_per_second": n / fn_all["seconds"],
                               "speed_ratio_over_dlib": n / fn_all["seconds"] / d["images_per_second"]},
-        "accuracy_difference_facenet_minus_dlib": f["accuracy_mean"] - d["accuracy_mean"],
+        "accuracy_difference_facenet_minus_dlib": (None if f["accuracy_mean"] is None or d["accuracy_mean"] is None
+                                                   else f["accuracy_mean"] - d["accuracy_mean"]),
         "facenet_bare_inference": {**bare, "images_per_second": n / bare["seconds"],
                                    "pipeline_overhead_fraction": overhead},
         "facenet_threads": threads or cv2.getNumThreads(),
@@ -239,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     if np.unique(pairs.folds).size < 2:
-        print(f"NOTE: {SMOKE_NOTE}.")
+        print(f"NOTE: one fold, smoke run only: facenet: {f['protocol']}; dlib: {d['protocol']}.")
     elif args.max_pairs is not None:
         print(f"NOTE: --max-pairs {args.max_pairs}: subset of each fold, smoke run only.")
     print(f"speed ratio facenet/dlib: {result['speed_ratio_facenet_over_dlib']:.2f}x "
@@ -247,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     fa = result["facenet_all_cores"]
     print(f"facenet with all {fa['threads']} cores: {fa['images_per_second']:.1f} images/s, "
           f"{fa['speed_ratio_over_dlib']:.2f}x dlib (dlib cannot use a second core here)")
-    print(f"accuracy difference facenet - dlib: {100 * result['accuracy_difference_facenet_minus_dlib']:+.2f} points")
+    diff = result["accuracy_difference_facenet_minus_dlib"]
+    print(f"accuracy difference facenet - dlib: {'n/a' if diff is None else f'{100 * diff:+.2f}'} points")
     print(f"facenet bare model inference: detect {bare['detect_seconds']:.2f} s + embed {bare['embed_seconds']:.2f} s "
           f"= {bare['seconds']:.2f} s ({n / bare['seconds']:.1f} images/s) vs pipeline {fn['seconds']:.2f} s: "
           f"pipeline overhead (decode, alignment, Python) {100 * overhead:.1f} % of its wall time")

@@ -52,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_eval:
         pairs = read_pairs(root / "pairs.txt", root)
         pairs = pairs.subset(pairs.folds == 0)
-        m = evaluate_pairs(pipe, pairs).metrics
-        print(f"4. LFW View 2 fold 1 ({m['n_pairs']} pairs): accuracy {100 * m['accuracy_mean']:.2f}% "
-              f"at the calibrated threshold, AUC {m['auc']:.4f}, {m['images_per_second']} images/s")
+        r = evaluate_pairs(pipe, pairs).report
+        acc = "n/a (no calibrated threshold)" if r.accuracy_mean is None else \
+            f"{100 * r.accuracy_mean:.2f}% at the calibrated threshold"
+        auc = "n/a" if r.auc is None else f"{r.auc:.4f}"
+        ips = "n/a" if r.images_per_second is None else f"{r.images_per_second:.1f}"
+        print(f"4. LFW View 2 fold 1 ({r.n_pairs} pairs): accuracy {acc}, AUC {auc}, {ips} images/s")
     return 0

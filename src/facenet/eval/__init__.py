@@ -16,10 +16,11 @@ from facenet.eval.protocol import (
     threshold_at_far,
     val_far,
 )
+from facenet.eval.report import FoldRow, VerificationReport, report_from_distances
 
 __all__ = [
-    "KFoldResult", "accuracy", "auc", "best_threshold", "eer", "kfold_evaluate", "plot_roc",
-    "roc_curve", "threshold_at_far", "val_far",
+    "FoldRow", "KFoldResult", "VerificationReport", "accuracy", "auc", "best_threshold", "eer", "kfold_evaluate",
+    "plot_roc", "report_from_distances", "roc_curve", "threshold_at_far", "val_far",
 ]
 
 

@@ -1,4 +1,4 @@
-"""Run a pipeline over a verification pair list and score it with the 10-fold LFW protocol."""
+"""Run a pipeline over a verification pair list and score it (:mod:`facenet.eval.report`)."""
 
 from __future__ import annotations
 
@@ -10,29 +10,34 @@ from typing import Any, Sequence
 import numpy as np
 
 from facenet.distance import squared_l2
+from facenet.errors import DataError
+from facenet.eval.report import VerificationReport, report_from_distances
+from facenet.validation import check_scalar
 
 
-@dataclass
+@dataclass(frozen=True)
 class PairEvaluation:
     """Result of :func:`evaluate_pairs`.
 
-    metrics: JSON-ready summary (``accuracy_mean``, ``accuracy_std``, ``val_at_far_1e-3``,
-        ``auc``, ``eer``, ``n_pairs``, ``detection_failures``, ``images_per_second``, ...).
+    report: the :class:`~facenet.eval.report.VerificationReport` (``report.to_dict()`` is what
+        ``facenet evaluate lfw --json`` prints).
     distances: (P,) float32 squared L2 per pair. same: (P,) bool. folds: (P,) int.
-    failed_images: paths where no face was found (the fallback crop was embedded).
+    failed_images: paths where no face was found (the fallback crop was embedded); as many as
+        ``report.no_face``.
     """
 
-    metrics: dict[str, Any]
+    report: VerificationReport
     distances: np.ndarray
     same: np.ndarray
     folds: np.ndarray
     failed_images: list[str] = field(default_factory=list)
 
 
-def val_key(far_target: float) -> str:
-    """JSON key for VAL at a FAR: 1e-3 → ``"val_at_far_1e-3"``."""
-    mant, exp = f"{far_target:.0e}".split("e")
-    return f"val_at_far_{mant}e{int(exp)}"
+def describe_pipeline(pipeline: Any) -> dict[str, Any]:
+    """``{"detector": name, "embedder": name, "flip": bool}`` of a :class:`~facenet.FacePipeline`
+    (the keyword arguments :func:`~facenet.eval.report.report_from_distances` takes)."""
+    return {"detector": getattr(pipeline.detector, "name", type(pipeline.detector).__name__),
+            "embedder": pipeline.embedder.config.name, "flip": bool(pipeline.flip)}
 
 
 def embed_paths(pipeline: Any, paths: Sequence[Path], chunk: int = 64, progress: bool = True,
@@ -56,39 +61,21 @@ def embed_paths(pipeline: Any, paths: Sequence[Path], chunk: int = 64, progress:
 
 
 def evaluate_pairs(pipeline: Any, pairs: Any, far_target: float = 1e-3, progress: bool = True) -> PairEvaluation:
-    """Embed each distinct image of ``pairs`` (a :class:`facenet.data.lfw.PairList`) once and
-    apply the k-fold protocol: for each fold the threshold is chosen on the other folds."""
-    from facenet.eval.protocol import kfold_evaluate
-
+    """Embed each distinct image of ``pairs`` (a :class:`facenet.data.lfw.PairList`) once and score
+    the pairs with :func:`~facenet.eval.report.report_from_distances`: with two folds or more, each
+    fold's thresholds are chosen on the other folds; with one fold, accuracy is at the pipeline's
+    calibrated ``threshold`` (not reported when it is None)."""
+    far_target = check_scalar(far_target, "far_target", float, min_val=0.0, max_val=1.0, owner="evaluate_pairs")
+    if len(pairs) == 0:
+        raise DataError("No pairs to evaluate (the pair list is empty).")
     paths = pairs.unique_paths()
     emb, found, seconds = embed_paths(pipeline, paths, progress=progress, desc="LFW")
     ia, ib = pairs.index_pairs(paths)
     dist = squared_l2(emb[ia], emb[ib])
-    if len(np.unique(pairs.folds)) >= 2:
-        metrics = dict(kfold_evaluate(dist, pairs.same, pairs.folds, far_target=far_target).to_dict())
-        metrics[val_key(far_target)] = metrics["val_mean"]
-    else:
-        metrics = _single_fold_metrics(dist, np.asarray(pairs.same, bool), pipeline.threshold)
-    metrics.update(
-        n_pairs=int(len(pairs)),
-        n_images=int(len(paths)),
-        n_folds=int(len(np.unique(pairs.folds))),
-        detection_failures=int((~found).sum()),
-        images_per_second=round(len(paths) / seconds, 2) if seconds > 0 else None,
-        detector=getattr(pipeline.detector, "name", type(pipeline.detector).__name__),
-        embedder=pipeline.embedder.config.name,
-        flip=pipeline.flip,
+    same, folds = np.asarray(pairs.same, bool), np.asarray(pairs.folds)
+    report = report_from_distances(
+        dist, same, folds, far_target=far_target, calibrated_threshold=getattr(pipeline, "threshold", None),
+        n_images=len(paths), no_face=int((~found).sum()), seconds=seconds, **describe_pipeline(pipeline),
     )
     failed = [str(p) for p, ok in zip(paths, found) if not ok]
-    return PairEvaluation(metrics, dist, np.asarray(pairs.same, bool), np.asarray(pairs.folds), failed)
-
-
-def _single_fold_metrics(dist: np.ndarray, same: np.ndarray, threshold: float) -> dict[str, Any]:
-    """One fold has no training folds to choose a threshold on: use the pipeline's calibrated
-    threshold (chosen on LFW View 1) and report accuracy at it; VAL@FAR needs training folds."""
-    from facenet.eval.protocol import auc, eer, roc_curve
-
-    fpr, tpr, _ = roc_curve(dist, same)
-    acc = float(np.mean((dist < threshold) == same))
-    return {"accuracy_mean": acc, "accuracy_std": 0.0, "val_mean": None, "auc": float(auc(fpr, tpr)),
-            "eer": float(eer(fpr, tpr)), "threshold": float(threshold), "threshold_source": "calibrated (LFW View 1)"}
+    return PairEvaluation(report, dist, same, folds, failed)
