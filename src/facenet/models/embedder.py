@@ -9,7 +9,8 @@ import numpy as np
 
 from facenet.models.base import Embedder
 from facenet.models.config import ModelConfig
-from facenet.models.onnx_graph import prepare_onnx
+from facenet.models.graph_cache import prepared_graph
+from facenet.validation import check_option, check_scalar, check_type
 
 BACKENDS = ("opencv", "onnxruntime")
 
@@ -23,26 +24,31 @@ class OnnxEmbedder(Embedder):
         "onnxruntime". Both run the same prepared graph; embeddings agree to cosine > 0.9999.
     threads: CPU threads for inference (None: all cores).
     batch_size: crops per forward pass.
+    sha256: hex SHA-256 of ``path`` when the caller already verified it (shipped weights); None:
+        computed here when a cache is used.
+    cache_dir: folder for prepared graphs (:mod:`facenet.models.graph_cache`; the usual one is
+        ``Settings.from_env().cache_dir``); None: prepare in memory on every load. On a cache hit
+        ``onnx`` is not imported.
     """
 
     def __init__(self, config: ModelConfig, path: Path, input_name: str = "data", backend: str = "opencv",
-                 threads: int | None = None, batch_size: int = 32) -> None:
-        import onnx
-
-        if backend not in BACKENDS:
-            raise ValueError(f"The 'backend' parameter must be one of {BACKENDS}. Got {backend!r} instead.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"The 'batch_size' parameter must be an int in [1, inf). Got {batch_size!r} instead.")
+                 threads: int | None = None, batch_size: int = 32, *, sha256: str | None = None,
+                 cache_dir: Path | None = None) -> None:
+        check_option(backend, "backend", BACKENDS, owner="OnnxEmbedder")
+        check_scalar(batch_size, "batch_size", int, min_val=1, owner="OnnxEmbedder")
+        check_scalar(threads, "threads", int, min_val=1, owner="OnnxEmbedder", allow_none=True)
+        check_type(input_name, "input_name", str, owner="OnnxEmbedder")
         self.config = config
         self.backend = backend
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
-        blob = prepare_onnx(onnx.load(str(path)), input_name).SerializeToString()
+        graph = prepared_graph(Path(path), input_name, source_sha256=sha256, cache_dir=cache_dir)
         self._input_name = input_name
         if backend == "opencv":
             import cv2
 
-            self._net = cv2.dnn.readNetFromONNX(np.frombuffer(blob, np.uint8))
+            src = str(graph) if isinstance(graph, Path) else np.frombuffer(graph, np.uint8)
+            self._net = cv2.dnn.readNetFromONNX(src)
             self._sess = None
         else:
             import onnxruntime as ort
@@ -51,7 +57,8 @@ class OnnxEmbedder(Embedder):
             so.intra_op_num_threads = self.threads
             so.inter_op_num_threads = 1
             so.log_severity_level = 3
-            self._sess = ort.InferenceSession(blob, so, providers=["CPUExecutionProvider"])
+            src = str(graph) if isinstance(graph, Path) else graph
+            self._sess = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
             self._net = None
         mean = np.asarray(config.mean, np.float32).reshape(1, 3, 1, 1)
         std = np.asarray(config.std, np.float32).reshape(1, 3, 1, 1)

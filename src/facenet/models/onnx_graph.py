@@ -1,12 +1,22 @@
-"""ONNX graph surgery used when loading shipped models (no TensorFlow / no network)."""
+"""ONNX graph surgery used when loading shipped models (no TensorFlow / no network).
+
+``onnx`` is imported inside the functions: a cold start that finds the prepared graph in the
+cache (:mod:`facenet.models.graph_cache`) never imports it.
+"""
 
 from __future__ import annotations
 
-import onnx
-from onnx import helper, numpy_helper
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnx
+
+#: Version of what :func:`prepare_onnx` produces. It is part of the graph cache key: bump it
+#: whenever the preparation changes its output, so graphs prepared by older code are not reused.
+PREPARE_VERSION = "1"
 
 
-def prepare_onnx(model: onnx.ModelProto, input_name: str, dynamic_batch: bool = True) -> onnx.ModelProto:
+def prepare_onnx(model: "onnx.ModelProto", input_name: str, dynamic_batch: bool = True) -> "onnx.ModelProto":
     """Return a copy of ``model`` ready for fast batched CPU inference.
 
     - keeps only ``input_name`` among the graph inputs (some exporters list weights as inputs);
@@ -17,6 +27,8 @@ def prepare_onnx(model: onnx.ModelProto, input_name: str, dynamic_batch: bool = 
     The arithmetic of the network is unchanged (the folded values are exactly what the nodes
     would compute at run time).
     """
+    import onnx
+    from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
 
     m = onnx.ModelProto()
@@ -59,3 +71,11 @@ def prepare_onnx(model: onnx.ModelProto, input_name: str, dynamic_batch: bool = 
     out.ir_version = m.ir_version
     onnx.checker.check_model(out)
     return out
+
+
+def prepare_onnx_file(path: str, input_name: str) -> bytes:
+    """:func:`prepare_onnx` of the ONNX file at ``path``, serialised (the bytes OpenCV DNN and
+    ONNX Runtime load)."""
+    import onnx
+
+    return prepare_onnx(onnx.load(str(path)), input_name).SerializeToString()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from facenet.models.config import ModelConfig
@@ -36,7 +37,15 @@ SFACE = ModelConfig(
 CONFIGS = (SFACE,)
 
 
-def build(config: ModelConfig, pretrained: bool = True, **kwargs: Any) -> OnnxEmbedder:
+def build(config: ModelConfig, pretrained: bool = True, *, cache_dir: Path | None = None,
+          **kwargs: Any) -> OnnxEmbedder:
+    """SFace on OpenCV DNN or ONNX Runtime (``kwargs``: ``backend``, ``threads``, ``batch_size``).
+
+    cache_dir: folder for the prepared (dequantised) graph, keyed by the weight's SHA-256
+        (:mod:`facenet.models.graph_cache`; normally ``Settings.from_env().cache_dir``); None:
+        prepare in memory on every build.
+    """
     if not pretrained:
         raise ValueError(f"{config.name} ships only as pretrained ONNX weights; use pretrained=True.")
-    return OnnxEmbedder(config, verified_path(WEIGHTS), input_name="data", **kwargs)
+    return OnnxEmbedder(config, verified_path(WEIGHTS), input_name="data", sha256=WEIGHTS.sha256,
+                        cache_dir=cache_dir, **kwargs)
