@@ -43,7 +43,8 @@ bench-train: $(STAMP)
 	bench/train_lfw.sh $(FACENET_DATA)
 
 calibrate: $(STAMP)
-	$(PY) bench/calibrate.py --data $(FACENET_DATA)
+	$(PY) bench/calibrate.py --data $(FACENET_DATA) --check
+	$(PY) bench/calibrate.py --data $(FACENET_DATA) --flip --check
 
 clean:
 	rm -rf $(VENV) out
