@@ -24,12 +24,16 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Entry(Generic[C]):
     """One registered thing. builder: ``"package.module:callable"``, called as
-    ``builder(config, **kwargs)``. aliases: older or shorter names that resolve to it."""
+    ``builder(config, **kwargs)``. aliases: older or shorter names that resolve to it (listed
+    nowhere, accepted everywhere)."""
 
     name: str
     config: C
     builder: str
     aliases: tuple[str, ...] = ()
+    #: Options bound to this entry (e.g. the file a user-registered model lives in), passed to
+    #: the builder on every build.
+    bound: tuple[tuple[str, Any], ...] = ()
 
     def load_builder(self) -> Callable[..., Any]:
         module, _, attr = self.builder.partition(":")
@@ -48,7 +52,7 @@ def filter_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], shared: Ite
     unknown = sorted(k for k in kwargs if k not in accepted and k not in shared)
     if unknown:
         takes = sorted(accepted - {"config", "self"})
-        raise ValueError(f"Unknown option(s) {', '.join(map(repr, unknown))} for {what or fn.__name__}; "
+        raise ValueError(f"Unknown options for {what or fn.__name__}: {', '.join(map(repr, unknown))}; "
                          f"it takes {', '.join(takes) or 'no options'}.")
     return {k: v for k, v in kwargs.items() if k in accepted}
 
@@ -57,44 +61,57 @@ class Registry(Generic[C, T]):
     """Named entries of one kind (``kind``: "detector", "model", "miner").
 
     entries: a function returning the built-in entries (called on each lookup: no import-time
-    registration state). extra: an optional function returning more entries at lookup time
-    (user-registered models). shared: options every builder of this kind may be handed.
+    registration state). extra: an optional function returning more names at lookup time, each
+    with a function that makes its entry (user-registered models: their config is read from the
+    file only when that name is used). Built-in names win. shared: options every builder of this
+    kind may be handed.
     """
 
     def __init__(self, kind: str, entries: Callable[[], Iterable[Entry[C]]],
-                 extra: Callable[[], Iterable[Entry[C]]] | None = None, shared: Iterable[str] = ()) -> None:
+                 extra: Callable[[], Mapping[str, Callable[[], Entry[C]]]] | None = None,
+                 shared: Iterable[str] = ()) -> None:
         self.kind = kind
         self._entries = entries
         self._extra = extra
         self.shared = tuple(shared)
 
-    def _table(self, include_extra: bool = True) -> dict[str, Entry[C]]:
-        builtin = {e.name: e for e in self._entries()}
-        table: dict[str, Entry[C]] = {}
-        if include_extra and self._extra is not None:
-            table.update({e.name: e for e in self._extra() if e.name not in builtin})
-        table.update(builtin)
-        return table
+    def _builtin(self) -> dict[str, Entry[C]]:
+        return {e.name: e for e in self._entries()}
+
+    def _more(self, builtin: Mapping[str, Entry[C]]) -> dict[str, Callable[[], Entry[C]]]:
+        if self._extra is None:
+            return {}
+        return {k: v for k, v in self._extra().items() if k not in builtin}
 
     def names(self, include_extra: bool = True) -> list[str]:
         """Canonical names, sorted (aliases are not listed)."""
-        return sorted(self._table(include_extra))
+        builtin = self._builtin()
+        return sorted({*builtin, *(self._more(builtin) if include_extra else {})})
 
     def entry(self, name: str) -> Entry[C]:
         """The entry for ``name`` or one of its aliases (case-insensitive); UnknownModelError
         naming the closest names otherwise."""
-        table = self._table()
-        keyed: dict[str, Entry[C]] = dict(table)
-        for e in table.values():
+        builtin = self._builtin()
+        keyed: dict[str, Any] = dict(builtin)
+        for e in builtin.values():
             for a in e.aliases:
                 keyed.setdefault(a, e)
-        return lookup(self.kind, name, keyed)
+        key = name.lower() if isinstance(name, str) else name
+        if key in keyed:
+            return keyed[key]
+        more = self._more(builtin)
+        found = lookup(self.kind, name, {**more, **keyed})
+        return found() if callable(found) else found
 
     def config(self, name: str) -> C:
         return self.entry(name).config
 
     def build(self, name: str, **kwargs: Any) -> T:
         """Build ``name`` with ``kwargs`` filtered against its builder's signature."""
-        entry = self.entry(name)
+        return self.build_entry(self.entry(name), **kwargs)
+
+    def build_entry(self, entry: Entry[C], **kwargs: Any) -> T:
+        """Build an entry (one from :meth:`entry`, or made by the caller)."""
         fn = entry.load_builder()
-        return fn(entry.config, **filter_kwargs(fn, kwargs, self.shared, what=f"{self.kind} {entry.name!r}"))
+        options = filter_kwargs(fn, kwargs, self.shared, what=f"{self.kind} {entry.name!r}")
+        return fn(entry.config, **options, **dict(entry.bound))

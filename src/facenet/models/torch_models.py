@@ -8,6 +8,7 @@ from typing import Any
 
 from facenet.models.config import ModelConfig
 from facenet.models.torch_embedder import TorchEmbedder
+from facenet.validation import check_option, check_scalar
 
 #: FaceNet's fixed standardisation: (pixel - 127.5) / 128, pixels in 0..255, RGB.
 _MEAN = (127.5, 127.5, 127.5)
@@ -39,42 +40,28 @@ _NETS: dict[str, tuple[str, str]] = {
     "mobilefacenet": ("facenet.models.nets.mobilefacenet", "MobileFaceNet"),
 }
 
-#: Pipeline option that only concerns ONNX embedders; accepted and ignored here.
-_ONNX_ONLY = ("backend",)
-
-
 def create_network(config: ModelConfig, dropout: float = 0.0) -> Any:
     """The untrained ``torch.nn.Module`` for ``config`` (its ``embedding_size``)."""
     import importlib
 
-    if config.name not in _NETS:
-        raise ValueError(f"The 'config' parameter must name one of {sorted(_NETS)}. Got {config.name!r} instead.")
+    check_option(config.name, "config.name", sorted(_NETS), owner="create_network")
     module_name, class_name = _NETS[config.name]
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(embedding_size=config.embedding_size, dropout=dropout)
 
 
 def build(config: ModelConfig, pretrained: bool = False, embedding_size: int | None = None, device: str = "cpu",
-          **kwargs: Any) -> TorchEmbedder:
+          batch_size: int = 32, threads: int | None = None, dropout: float = 0.0) -> TorchEmbedder:
     """A :class:`TorchEmbedder` around a freshly initialised network.
 
     pretrained: must be False: no weights ship for these networks.
     embedding_size: override the config's 128 (the returned embedder's config says so too).
-    device: torch device string. kwargs: ``batch_size`` (crops per forward pass), ``threads``
-    (torch CPU threads while embedding), ``dropout`` (before the embedding layer); ``backend``
-    (the ONNX engine) is accepted and ignored.
+    device: torch device string. batch_size: crops per forward pass. threads: torch CPU threads
+    while embedding. dropout: before the embedding layer.
     """
     if pretrained:
         raise ValueError(f"no pretrained weights ship for {config.name}; train one with `facenet train`")
     if embedding_size is not None:
-        if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
-            raise ValueError(f"The 'embedding_size' parameter must be an int in [1, inf). Got {embedding_size!r} instead.")
+        embedding_size = check_scalar(embedding_size, "embedding_size", int, min_val=1)
         config = dataclasses.replace(config, embedding_size=embedding_size)
-    dropout = kwargs.pop("dropout", 0.0)
-    for key in _ONNX_ONLY:
-        kwargs.pop(key, None)
-    extra = set(kwargs) - {"batch_size", "threads"}
-    if extra:
-        raise ValueError(f"Unknown options for {config.name}: {sorted(extra)}; "
-                         "expected embedding_size, device, batch_size, threads, dropout.")
-    return TorchEmbedder(config, create_network(config, dropout), device=device, **kwargs)
+    return TorchEmbedder(config, create_network(config, dropout), device=device, batch_size=batch_size, threads=threads)

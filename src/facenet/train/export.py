@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from facenet.models.config import ModelConfig
-
-METADATA_KEY = "facenet_model_config"
+from facenet.models.onnx_meta import METADATA_KEY, config_json
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, name: str | None = None) -> tuple[Path, float]:
@@ -56,25 +52,10 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, name: 
     cfg.update(name=name or out.stem, description=f"{ck['model_name']} trained by facenet ({ck['step']} steps), exported from {Path(checkpoint).name}",
                weights=None, weights_sha256=None)
     entry = model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(cfg)
+    entry.key, entry.value = METADATA_KEY, config_json(cfg)
     onnx.save(model, str(out))
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     with torch.inference_mode():
         ref = module(x).numpy()
     got = sess.run(None, {"data": x.numpy()})[0]
     return out, float(np.abs(ref - got).max())
-
-
-def config_from_onnx(path: str | Path) -> ModelConfig:
-    """The :class:`ModelConfig` stored in an exported file (ValueError when it has none)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    meta = {p.key: p.value for p in model.metadata_props}
-    if METADATA_KEY not in meta:
-        raise ValueError(f"{path} has no facenet model config in its metadata; export it with `facenet export`.")
-    raw = json.loads(meta[METADATA_KEY])
-    names = {f.name for f in fields(ModelConfig)}
-    raw = {k: v for k, v in raw.items() if k in names}
-    raw.update(weights=None, input_size=tuple(raw["input_size"]), mean=tuple(raw["mean"]), std=tuple(raw["std"]))
-    return ModelConfig(**raw)
