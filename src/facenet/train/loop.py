@@ -53,11 +53,7 @@ def build_dataset(cfg: TrainConfig, model_config: Any) -> Any:
 def build_miner(cfg: TrainConfig) -> Any:
     from facenet.mining import create_miner
 
-    if cfg.miner == "semihard":
-        return create_miner("semihard", margin=cfg.margin, seed=cfg.seed)
-    if cfg.miner == "batch_all":
-        return create_miner("batch_all", margin=cfg.margin)
-    return create_miner(cfg.miner)
+    return create_miner(cfg.miner, margin=cfg.margin, seed=cfg.seed)
 
 
 def _local_slice(indices: list[int], ctx: DistContext) -> list[int]:
