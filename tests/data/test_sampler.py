@@ -1,4 +1,4 @@
-"""PKSampler: P identities x K images per batch, seeded, DDP-sharded."""
+"""PKSampler: P identities x K images per batch, seeded; one global order for every process."""
 
 from __future__ import annotations
 
@@ -69,22 +69,16 @@ def test_seeded_determinism_and_epochs():
     assert seen == set(USABLE)
 
 
-@pytest.mark.parametrize("world_size", [2, 3])
-def test_ddp_shards_are_disjoint_and_cover_the_global_order(world_size):
-    p, k = 4, 3
-    shards = [PKSampler(LABELS, p, k, seed=1, rank=r, world_size=world_size) for r in range(world_size)]
-    for s in shards:
-        s.set_epoch(2)
-    per_rank = [list(s) for s in shards]
-    n = (len(USABLE) // p) // world_size
-    assert all(len(s) == n and len(batches) == n for s, batches in zip(shards, per_rank))
-    flat = [set(b) for batches in per_rank for b in batches]
-    assert all(x.isdisjoint(y) for i, x in enumerate(flat) for y in flat[i + 1 :])  # disjoint indices
-    single_sampler = PKSampler(LABELS, p, k, seed=1)
-    single_sampler.set_epoch(2)
-    single = list(single_sampler)
-    interleaved = [per_rank[i % world_size][i // world_size] for i in range(n * world_size)]
-    assert interleaved == single[: n * world_size]  # batch i went to rank i % world_size
+def test_batches_are_one_global_order_without_ranks():
+    """The sampler knows nothing of processes: two samplers built alike (as on two ranks) yield
+    the same batches, and ``batches()`` is what iteration yields."""
+    a, b = PKSampler(LABELS, 4, 3, seed=1), PKSampler(LABELS, 4, 3, seed=1)
+    a.set_epoch(2)
+    b.set_epoch(2)
+    assert a.batches() == list(a) == list(b)
+    assert len(a.batches()) == len(a) == len(USABLE) // 4
+    with pytest.raises(TypeError):
+        PKSampler(LABELS, 4, 3, seed=1, rank=0, world_size=2)  # the rank sharding is gone
 
 
 def test_works_as_a_dataloader_batch_sampler():
@@ -105,18 +99,28 @@ def test_argument_validation():
         PKSampler(LABELS, 1, 4, seed=0)
     with pytest.raises(ValueError, match="'images_per_person' parameter of PKSampler"):
         PKSampler(LABELS, 2, 1, seed=0)
-    with pytest.raises(ValueError, match=r"'rank' parameter of PKSampler must be an int in \[0, world_size=2\). Got 2"):
-        PKSampler(LABELS, 2, 2, seed=0, rank=2, world_size=2)
-    with pytest.raises(ValueError, match="'world_size' parameter"):
-        PKSampler(LABELS, 2, 2, seed=0, world_size=0)
     with pytest.raises(ValueError, match="'seed' parameter"):
         PKSampler(LABELS, 2, 2, seed=None)
+    with pytest.raises(ValueError, match=r"The 'seed' parameter of PKSampler must be an int in \[0, inf\). Got -1 instead."):
+        PKSampler(LABELS, 2, 2, seed=-1)
+    with pytest.raises(ValueError, match="'people_per_batch' parameter"):
+        PKSampler(LABELS, True, 2, seed=0)  # bools are not counts
+    with pytest.raises(ValueError, match="'images_per_person' parameter"):
+        PKSampler(LABELS, 2, 2.0, seed=0)
     with pytest.raises(ValueError, match="'labels' parameter of PKSampler"):
         PKSampler([0.5, 1.5], 2, 2, seed=0)
     # Only identities 2 and 3 have >= 2 images: P = 3 is impossible.
-    with pytest.raises(ValueError, match=r"at least people_per_batch \* world_size = 3 identities with >= 2 images. Got 2 \(of 4"):
+    with pytest.raises(ValueError, match=r"at least people_per_batch = 3 identities with >= 2 images. Got 2 \(of 4"):
         PKSampler([0, 1, 2, 2, 3, 3, 3], 3, 2, seed=0)
-    with pytest.raises(ValueError, match=f"= {2 * len(USABLE)} identities with >= 2 images. Got {len(USABLE)} "):
-        PKSampler(LABELS, 2, 2, seed=0, world_size=len(USABLE))
+    assert len(PKSampler([0, 1, 2, 2, 3, 3, 3], 2, 2, seed=0)) == 1  # exactly P usable identities: one batch
     with pytest.raises(ValueError, match="'epoch' parameter"):
         PKSampler(LABELS, 2, 2, seed=0).set_epoch(-1)
+
+
+def test_numpy_integers_are_accepted():
+    import numpy as np
+
+    s = PKSampler(np.asarray(LABELS), np.int64(3), np.int32(2), seed=np.int64(0))
+    assert (s.people_per_batch, s.images_per_person, s.seed) == (3, 2, 0)
+    assert all(type(v) is int for v in (s.people_per_batch, s.images_per_person, s.seed))
+    assert list(s) == list(PKSampler(LABELS, 3, 2, seed=0))

@@ -94,11 +94,15 @@ def test_zero_triplets_give_connected_zero(reduction):
 def test_validation():
     with pytest.raises(ValueError, match=r"The 'margin' parameter of TripletLoss must be a float in \[0, inf\). Got -0.1 instead."):
         TripletLoss(margin=-0.1)
-    with pytest.raises(ValueError, match="The 'reduction' parameter of TripletLoss must be a str among"):
+    with pytest.raises(ValueError, match="The 'reduction' parameter of TripletLoss must be one of 'mean', 'mean_active', "
+                                         "'sum'. Got 'none' instead."):
         TripletLoss(reduction="none")
+    with pytest.raises(ValueError, match=r"The 'margin' parameter of TripletLoss must be a float in \[0, inf\). Got inf"):
+        TripletLoss(margin=float("inf"))
+    assert TripletLoss(margin=1).margin == 1.0 and isinstance(TripletLoss(margin=1).margin, float)
     with pytest.raises(ValueError, match=r"must index rows of the 4 embeddings. Got indices in \[0, 4\]"):
         TripletLoss()(HAND, trip((0, 1, 4)))
-    with pytest.raises(ValueError, match="'triplets' parameter of TripletLoss must be a Triplets"):
+    with pytest.raises(ValueError, match="'triplets' parameter of TripletLoss must be a Triplets. Got tuple"):
         TripletLoss()(HAND, (torch.tensor([0]), torch.tensor([1]), torch.tensor([2])))
     with pytest.raises(ValueError, match="'embeddings' parameter of TripletLoss"):
         TripletLoss()(HAND[0], trip((0, 1, 2)))

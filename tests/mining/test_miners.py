@@ -223,12 +223,17 @@ def test_argument_validation():
     for bad in (float("nan"), "0.2", True, float("inf")):
         with pytest.raises(ValueError, match="'margin' parameter of BatchAllMiner"):
             BatchAllMiner(margin=bad)
-    with pytest.raises(ValueError, match="'fallback' parameter of SemiHardMiner"):
+    with pytest.raises(ValueError, match="The 'fallback' parameter of SemiHardMiner must be one of 'skip', "
+                                         "'hardest_beyond'. Got 'hardest' instead."):
         SemiHardMiner(fallback="hardest")
     with pytest.raises(ValueError, match="'seed' parameter"):
         SemiHardMiner(seed=1.5)
-    with pytest.raises(ValueError, match="'only_active' parameter"):
+    with pytest.raises(ValueError, match=r"The 'seed' parameter of SemiHardMiner must be an int in \[0, inf\) or None. "
+                                         "Got -1 instead."):
+        SemiHardMiner(seed=-1)
+    with pytest.raises(ValueError, match="The 'only_active' parameter of BatchAllMiner must be a bool. Got int 1 instead."):
         BatchAllMiner(only_active=1)
+    assert SemiHardMiner(seed=None).seed is None and SemiHardMiner(margin=1).margin == 1.0
     emb, labels = make_batch(0, 6, 2)
     with pytest.raises(ValueError, match="one label per embedding. Got 5 labels for 6"):
         BatchHardMiner()(emb, labels[:5])

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from facenet.mining.base import Triplets, check_margin
+from facenet.mining.base import Triplets, check_embeddings, check_margin
+from facenet.validation import check_option, check_type
 
 REDUCTIONS = ("mean", "mean_active", "sum")
 
@@ -50,11 +51,7 @@ class TripletLoss(nn.Module):
     def __init__(self, margin: float = 0.2, reduction: str = "mean") -> None:
         super().__init__()
         self.margin = check_margin(margin, "TripletLoss")
-        if reduction not in REDUCTIONS:
-            raise ValueError(
-                f"The 'reduction' parameter of TripletLoss must be a str among {set(REDUCTIONS)}. Got {reduction!r} instead."
-            )
-        self.reduction = reduction
+        self.reduction = check_option(reduction, "reduction", REDUCTIONS, owner="TripletLoss")
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, reduction={self.reduction!r}"
@@ -97,11 +94,8 @@ class TripletLoss(nn.Module):
 
     @staticmethod
     def _check(embeddings: torch.Tensor, triplets: Triplets) -> None:
-        if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2 or not embeddings.is_floating_point():
-            got = f"a {embeddings.dtype} tensor of shape {tuple(embeddings.shape)}" if isinstance(embeddings, torch.Tensor) else repr(type(embeddings).__name__)
-            raise ValueError(f"The 'embeddings' parameter of TripletLoss must be a (B, D) float tensor. Got {got} instead.")
-        if not isinstance(triplets, Triplets):
-            raise ValueError(f"The 'triplets' parameter of TripletLoss must be a Triplets. Got {type(triplets).__name__} instead.")
+        check_embeddings(embeddings, "TripletLoss")
+        check_type(triplets, "triplets", Triplets, owner="TripletLoss", what="a Triplets")
         if len(triplets):
             idx = torch.stack(triplets.as_tuple())
             lo, hi = int(idx.min()), int(idx.max())

@@ -3,11 +3,12 @@ squared-distance matrix, the label masks and argument validation."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from facenet.validation import check_scalar
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,14 +83,22 @@ def label_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return same & ~eye, ~same
 
 
+def check_embeddings(embeddings: Any, owner: str) -> torch.Tensor:
+    """``embeddings`` must be a (B, D) floating-point tensor (facenet.validation checks scalars,
+    not tensors); returns it unchanged."""
+    if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2 or not embeddings.is_floating_point():
+        got = (f"a {embeddings.dtype} tensor of shape {tuple(embeddings.shape)}" if isinstance(embeddings, torch.Tensor)
+               else repr(type(embeddings).__name__))
+        raise ValueError(f"The 'embeddings' parameter of {owner} must be a (B, D) float tensor. Got {got} instead.")
+    return embeddings
+
+
 def check_batch(embeddings: Any, labels: Any, owner: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate a (embeddings (B, D) float tensor, labels (B,) integers) batch.
 
     Returns the embeddings detached and the labels as a (B,) int64 tensor on the embeddings' device.
     """
-    if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2 or not embeddings.is_floating_point():
-        got = f"a {embeddings.dtype} tensor of shape {tuple(embeddings.shape)}" if isinstance(embeddings, torch.Tensor) else repr(type(embeddings).__name__)
-        raise ValueError(f"The 'embeddings' parameter of {owner} must be a (B, D) float tensor. Got {got} instead.")
+    check_embeddings(embeddings, owner)
     try:
         lab = torch.as_tensor(labels, device=embeddings.device)
     except (TypeError, ValueError, RuntimeError):
@@ -105,7 +114,7 @@ def check_batch(embeddings: Any, labels: Any, owner: str) -> tuple[torch.Tensor,
 
 
 def check_margin(margin: Any, owner: str) -> float:
-    """Validate a margin: a finite real number >= 0. Returns it as a float."""
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
-        raise ValueError(f"The 'margin' parameter of {owner} must be a float in [0, inf). Got {margin!r} instead.")
-    return float(margin)
+    """Validate a margin: a finite real number >= 0 (bools refused). Returns it as a float."""
+    # max_val=inf with include="left" refuses +inf too (with no upper bound check_scalar lets inf
+    # through although its message reads "[0, inf)"); the message is the same.
+    return check_scalar(margin, "margin", float, min_val=0.0, max_val=float("inf"), include="left", owner=owner)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from facenet.mining.base import Triplets, check_batch, check_margin, label_masks, pairwise_squared_distances
+from facenet.validation import check_type
 
 # Anchors are processed in chunks holding at most this many (anchor, positive, negative) cells.
 _CHUNK_CELLS = 1 << 24
@@ -24,9 +25,7 @@ class BatchAllMiner:
 
     def __init__(self, margin: float = 0.2, only_active: bool = True) -> None:
         self.margin = check_margin(margin, "BatchAllMiner")
-        if not isinstance(only_active, bool):
-            raise ValueError(f"The 'only_active' parameter of BatchAllMiner must be a bool. Got {only_active!r} instead.")
-        self.only_active = only_active
+        self.only_active = check_type(only_active, "only_active", bool, owner="BatchAllMiner", what="a bool")
 
     def __repr__(self) -> str:
         return f"BatchAllMiner(margin={self.margin}, only_active={self.only_active})"

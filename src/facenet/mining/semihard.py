@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from facenet.mining.base import Triplets, check_batch, check_margin, label_masks, pairwise_squared_distances
+from facenet.validation import check_option, check_scalar
 
 FALLBACKS = ("skip", "hardest_beyond")
 
@@ -56,7 +57,7 @@ class SemiHardMiner:
           counts in the denominator of ``TripletLoss(reduction="mean")``. If every negative is
           at least as close as the positive (``d(a,n) <= d(a,p)``, all hard), the pair is
           dropped: hard negatives are never used, with either fallback.
-    seed: seeds the miner's own CPU ``torch.Generator`` (None: a non-deterministic seed).
+    seed: an int >= 0 seeding the miner's own CPU ``torch.Generator`` (None: a non-deterministic seed).
         Two miners with the same seed fed the same batches return the same triplets (the
         random numbers are drawn on the CPU, one per pair, whatever the device).
 
@@ -69,19 +70,13 @@ class SemiHardMiner:
 
     def __init__(self, margin: float = 0.2, fallback: str = "skip", seed: int | None = None) -> None:
         self.margin = check_margin(margin, "SemiHardMiner")
-        if fallback not in FALLBACKS:
-            raise ValueError(
-                f"The 'fallback' parameter of SemiHardMiner must be a str among {set(FALLBACKS)}. Got {fallback!r} instead."
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"The 'seed' parameter of SemiHardMiner must be an int or None. Got {seed!r} instead.")
-        self.fallback = fallback
-        self.seed = seed
+        self.fallback = check_option(fallback, "fallback", FALLBACKS, owner="SemiHardMiner")
+        self.seed = check_scalar(seed, "seed", int, min_val=0, allow_none=True, owner="SemiHardMiner")
         self.generator = torch.Generator(device="cpu")
         if seed is None:
             self.generator.seed()
         else:
-            self.generator.manual_seed(seed)
+            self.generator.manual_seed(self.seed)
 
     def __repr__(self) -> str:
         return f"SemiHardMiner(margin={self.margin}, fallback={self.fallback!r}, seed={self.seed})"

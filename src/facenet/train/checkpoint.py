@@ -6,11 +6,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
+from facenet.errors import DataError
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` atomically (temporary file, then rename)."""
+    """Write ``state`` (a dict of tensors, numbers, strings, ...) atomically at ``path``
+    (temporary file, then rename); parent folders are created. Returns the path."""
+    import torch
+
+    if not isinstance(state, dict):
+        raise ValueError(f"The 'state' parameter of save_checkpoint must be a dict. Got {type(state).__name__} instead.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -20,17 +25,20 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (raises ValueError when unreadable)."""
+    """Read a checkpoint written by :func:`save_checkpoint`, on the CPU.
+
+    Raises :class:`facenet.errors.DataError` when the file is missing, unreadable, not a
+    checkpoint (corrupt, truncated, another format) or does not hold a dict.
+    """
+    import torch
+
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"Checkpoint {path} does not exist.")
+        raise DataError(f"Checkpoint {path} does not exist.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ValueError(f"Checkpoint {path} could not be read: {exc}") from None
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """``RUN/last.pt`` if present."""
-    p = Path(run_dir) / "last.pt"
-    return p if p.is_file() else None
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways (unpickling, zip, EOF, OS): all mean a bad file
+        raise DataError(f"Checkpoint {path} could not be read: {exc}") from None
+    if not isinstance(state, dict):
+        raise DataError(f"Checkpoint {path} holds a {type(state).__name__}, not a facenet checkpoint (a dict).")
+    return state

@@ -7,9 +7,20 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from facenet.validation import check_option, check_scalar, check_type
+
 OPTIMIZERS = ("adagrad", "sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
 HEAD_INITS = ("random", "pca")
+
+# Field checks: ints with their lowest value, floats in [0, inf), strings, strings or None, bools.
+_INTS = {"people_per_batch": 2, "images_per_person": 2, "embedding_size": 2, "head_pca_images": 2, "step_size": 1,
+         "warmup_steps": 0, "steps": 1, "checkpoint_every": 1, "val_every": -1, "val_pairs": 0, "workers": 0,
+         "seed": 0, "synthetic_identities": 2, "synthetic_images": 2, "log_every": 1}
+_FLOATS = ("backbone_lr_mult", "margin", "lr", "weight_decay", "momentum", "gamma", "grad_clip", "max_minutes")
+_STRS = ("data", "exclude_identities", "out", "model", "miner", "device", "val_detector")
+_OPTIONAL_STRS = ("init_from", "lfw_root")
+_BOOLS = ("augment", "amp", "freeze_bn", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -88,36 +99,48 @@ class TrainConfig:
     tensorboard: bool = True
 
     def __post_init__(self) -> None:
-        _check_int(self, "people_per_batch", 2)
-        _check_int(self, "images_per_person", 2)
-        _check_int(self, "embedding_size", 2)
-        _check_int(self, "steps", 1)
-        _check_int(self, "checkpoint_every", 1)
-        _check_int(self, "workers", 0)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"The 'optimizer' parameter must be one of {OPTIMIZERS}. Got {self.optimizer!r} instead.")
-        if self.head_init not in HEAD_INITS:
-            raise ValueError(f"The 'head_init' parameter must be one of {HEAD_INITS}. Got {self.head_init!r} instead.")
-        _check_int(self, "head_pca_images", 2)
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"The 'schedule' parameter must be one of {SCHEDULES}. Got {self.schedule!r} instead.")
-        for name in ("margin", "lr", "weight_decay", "grad_clip", "max_minutes", "backbone_lr_mult"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"The '{name}' parameter must be a float in [0, inf). Got {v!r} instead.")
+        """Check every field (ValueError naming the field, e.g. "The 'steps' parameter must be an
+        int in [1, inf). Got 0 instead."); nothing is converted."""
+        for name, low in _INTS.items():
+            check_scalar(getattr(self, name), name, int, min_val=low)
+        check_scalar(self.input_size, "input_size", int, min_val=1, allow_none=True)
+        for name in _FLOATS:  # finite: max_val=inf with include="left" refuses inf itself
+            check_scalar(getattr(self, name), name, float, min_val=0.0, max_val=float("inf"), include="left")
+        check_option(self.optimizer, "optimizer", OPTIMIZERS)
+        check_option(self.head_init, "head_init", HEAD_INITS)
+        check_option(self.schedule, "schedule", SCHEDULES)
+        for name in _STRS:
+            check_type(getattr(self, name), name, str, what="a str")
+        for name in _OPTIONAL_STRS:
+            check_type(getattr(self, name), name, (str, type(None)), what="a str or None")
+        for name in _BOOLS:
+            check_type(getattr(self, name), name, bool, what="a bool")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
-        """Read a YAML file of field: value lines, then apply ``overrides`` (None values ignored)."""
+        """Read a YAML file of field: value lines, then apply ``overrides`` (None values ignored).
+
+        Raises :class:`facenet.errors.DataError` when the file is missing, unreadable, not YAML or
+        not a mapping; ValueError for unknown or invalid options.
+        """
         import yaml
 
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        from facenet.errors import DataError
+
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise DataError(f"Training config {path} cannot be read: {exc.strerror or exc}.") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise DataError(f"Training config {path} is not valid YAML: {exc}") from None
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a mapping of option: value, got {type(raw).__name__}.")
+            raise DataError(f"{path}: expected a mapping of option: value, got {type(raw).__name__}.")
         return cls.from_dict({**raw, **{k: v for k, v in overrides.items() if v is not None}})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """A config from field: value pairs; unknown names raise ValueError with close matches."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -129,12 +152,15 @@ class TrainConfig:
         return cls(**values)
 
     def updated(self, **overrides: Any) -> "TrainConfig":
+        """A copy with ``overrides`` applied (None values ignored), checked again."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name (plain values, as written to ``config.yaml``)."""
         return asdict(self)
 
     def save(self, path: str | Path) -> Path:
+        """Write the resolved config as YAML at ``path`` (parents created). Returns the path."""
         import yaml
 
         path = Path(path)
@@ -142,8 +168,3 @@ class TrainConfig:
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
 
-
-def _check_int(cfg: TrainConfig, name: str, low: int) -> None:
-    v = getattr(cfg, name)
-    if not isinstance(v, int) or isinstance(v, bool) or v < low:
-        raise ValueError(f"The '{name}' parameter must be an int in [{low}, inf). Got {v!r} instead.")
