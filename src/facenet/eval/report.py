@@ -173,8 +173,9 @@ def report_from_distances(distances: np.ndarray, same: np.ndarray, folds: np.nda
         rows = tuple(FoldRow(int(i), n, float(a), float(t), _opt(v), _opt(r), float(vt))
                      for i, n, a, t, v, r, vt in zip(ids, sizes, k.accuracies, k.thresholds, k.vals, k.fars,
                                                      k.val_thresholds))
+        others = "the other fold" if ids.size == 2 else f"the other {ids.size - 1} folds"
         protocol = (f"{ids.size}-fold: each fold's accuracy threshold (best accuracy) and VAL threshold "
-                    f"(FAR={far_target:g}) chosen on the other {ids.size - 1} folds")
+                    f"(FAR={far_target:g}) chosen on {others}")
         acc_mean, acc_std = k.accuracy_mean, k.accuracy_std
         vals = [r.val for r in rows]
         val_mean = _mean(vals)
