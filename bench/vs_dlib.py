@@ -26,9 +26,12 @@ Protocol: both sides are scored by ``facenet.eval.report.report_from_distances``
 ``facenet evaluate lfw``): 10-fold (or --folds), each fold's thresholds chosen on the other folds.
 With a single fold, accuracy is at a threshold fixed beforehand (facenet: the pipeline's, calibrated
 on LFW View 1; dlib: face_recognition's default tolerance 0.6) and VAL@FAR at the threshold giving
-that FAR on the fold itself; each side's ``protocol`` string says so. --max-pairs N keeps the first ceil(N/2) same-person
-and first floor(N/2) different-person pairs of each fold (each fold lists 300 same then 300
-different pairs, so the literal first N would all be same-person pairs).
+that FAR on the fold itself; each side's ``protocol`` string says so. Each side's JSON entry is
+its ``VerificationReport.to_dict()`` plus ``system`` and ``cpu_per_wall``.
+
+--max-pairs N keeps the first ceil(N/2) same-person and first floor(N/2) different-person pairs of
+each fold (each fold lists 300 same then 300 different pairs, so the literal first N would all be
+same-person pairs).
 
 Also timed: facenet's bare model inference: ``detector.detect`` on pre-decoded arrays (plus the
 retry pass where the pipeline makes it) + ``embedder.embed_faces`` on pre-aligned crops (batched),
