@@ -75,7 +75,7 @@ def _sheet(hits: list[dict], celeba: Path, lfw: Path, pipe: FacePipeline, path: 
     for h in hits:
         c = [load_image(p) for p in sorted((celeba / h["celeba"]).glob("*.png"))[:3]]
         lp = sorted((lfw / h["lfw"]).glob("*.jpg"))[:3]
-        lc, _, _ = pipe.primary_crops(lp)
+        lc = pipe.cropper.crop_primary(lp).crops
         tiles = c + [np.zeros((112, 8, 3), np.uint8) + 255] + list(lc)
         rows.append(np.concatenate(tiles, 1))
     if rows:

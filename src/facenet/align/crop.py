@@ -15,6 +15,9 @@ ARCFACE_112 = np.array(
     dtype=np.float64,
 )
 
+#: Landmark templates by name; "box_margin_<M>" (box crops grown by M pixels) needs no template.
+TEMPLATES = ("arcface_112",)
+
 #: Fallback crop when no face is found: the central square whose side is this fraction of the
 #: image's shorter side is mapped onto the template's face region. Suits photos framed around one
 #: face (LFW-style 250x250 crops: the face box is about 40-45% of the side).
@@ -69,7 +72,7 @@ def align_detections(image: np.ndarray, detections: Detections, size: tuple[int,
     """
     if template.startswith("box_margin_"):
         return crop_boxes(image, detections.boxes, size, float(template.rsplit("_", 1)[1]))
-    if template != "arcface_112":
+    if template not in TEMPLATES:
         raise ValueError(f"Unknown alignment template {template!r}; expected 'arcface_112' or 'box_margin_<M>'.")
     return align_faces(image, detections.landmarks, size)
 

@@ -6,12 +6,16 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-import numpy as np
+from facenet.align.cropper import FaceCropper
+from facenet.data.files import IMAGE_EXTENSIONS, iter_images  # noqa: F401  (re-exported for callers)
+from facenet.detect.types import FACE_POLICIES
+from facenet.errors import DataError
+from facenet.validation import check_option, check_scalar
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
-POLICIES = ("largest", "central", "skip")
+#: What to do with a photo holding several faces: align its primary face by one of the face
+#: policies, or skip the photo.
+POLICIES = (*FACE_POLICIES, "skip")
 
 
 @dataclass
@@ -31,40 +35,34 @@ class AlignReport:
         return d
 
 
-def iter_images(root: Path) -> Iterator[Path]:
-    """Image files under ``root/<identity>/`` (sorted; hidden files ignored)."""
-    for ident in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(ident.iterdir()):
-            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith("."):
-                yield f
-
-
-def _worker_init(detector: str, threads: int) -> None:
+def _worker_init(detector: str, size: tuple[int, int], template: str, policy: str, threads: int) -> None:
     import cv2
-    import torch
 
     cv2.setNumThreads(threads)
-    torch.set_num_threads(threads)
+    if detector == "mtcnn":
+        import torch
+
+        torch.set_num_threads(threads)
     global _STATE  # per-process cache in worker processes only (never in the parent)
-    from facenet.detect.registry import create_detector
-
-    _STATE = create_detector(detector)
+    _STATE = _cropper(detector, size, template, policy)
 
 
-def _align_one(job: tuple[str, str, tuple[int, int], str, str, object]) -> tuple[str, str]:
+def _cropper(detector: str, size: tuple[int, int], template: str, policy: str) -> FaceCropper:
+    return FaceCropper(detector, size=size, template=template, face_policy="central" if policy == "skip" else policy)
+
+
+def _align_one(job: tuple[str, str, str, object]) -> tuple[str, str]:
     """Align one image; returns (status, detail). Runs in a worker or in-process."""
-    from facenet.align.crop import align_detections
-    from facenet.data.images import load_image
     from facenet.detect.draw import save_rgb
     from facenet.errors import FacenetError
 
-    src, dst, size, policy, template, detector = job
-    det_obj = detector if detector is not None else _STATE  # noqa: F821
+    src, dst, policy, cropper = job
+    crp = cropper if cropper is not None else _STATE  # noqa: F821
     try:
-        img = load_image(src)
+        img = crp.load(src)
     except FacenetError as exc:
         return "failed", getattr(exc, "reason", str(exc))
-    det = det_obj.detect(img)
+    det = crp.detect_rgb(img)  # with the retry pass, as inference and validation do
     if len(det) == 0:
         return "no_face", ""
     status = "aligned"
@@ -72,8 +70,7 @@ def _align_one(job: tuple[str, str, tuple[int, int], str, str, object]) -> tuple
         if policy == "skip":
             return "skipped_several", str(len(det))
         status = "several"
-    k = det.primary(img.shape, "largest" if policy == "largest" else "central")
-    crop = align_detections(img, det.select(k), size, template)[0]
+    crop = crp.crop(img, det.select(crp.primary_index(img, det)))[0]
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(dst).with_name(Path(dst).stem + ".part" + Path(dst).suffix)
     save_rgb(crop, tmp)
@@ -95,13 +92,10 @@ def align_folder(src: str | Path, dst: str | Path, detector: str = "mtcnn", size
 
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
-        raise ValueError(f"The source folder {src} does not exist or is not a folder.")
-    if policy not in POLICIES:
-        raise ValueError(f"The 'policy' parameter must be one of {POLICIES}. Got {policy!r} instead.")
-    if not isinstance(size, int) or size < 16:
-        raise ValueError(f"The 'size' parameter must be an int in [16, inf). Got {size!r} instead.")
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"The 'workers' parameter must be an int in [1, inf). Got {workers!r} instead.")
+        raise DataError(f"The source folder {src} does not exist or is not a folder.")
+    check_option(policy, "policy", POLICIES, owner="align_folder")
+    check_scalar(size, "size", int, min_val=16, owner="align_folder")
+    check_scalar(workers, "workers", int, min_val=1, owner="align_folder")
     report = AlignReport()
     jobs = []
     for f in iter_images(src):
@@ -109,16 +103,14 @@ def align_folder(src: str | Path, dst: str | Path, detector: str = "mtcnn", size
         if out.exists():
             report.already_done += 1
         else:
-            jobs.append((str(f), str(out), (size, size), policy, template))
+            jobs.append((str(f), str(out), policy))
     bar = tqdm(total=len(jobs), desc="align", unit="img", disable=not progress)
     if workers == 1:
-        from facenet.detect.registry import create_detector
-
-        det = create_detector(detector)
-        results = (_align_one((*j, det)) for j in jobs)
+        crp = _cropper(detector, (size, size), template, policy)
+        results = (_align_one((*j, crp)) for j in jobs)
         _collect(results, jobs, report, src, bar)
     else:
-        with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(detector, 1)) as pool:
+        with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(detector, (size, size), template, policy, 1)) as pool:
             _collect(pool.map(_align_one, [(*j, None) for j in jobs], chunksize=8), jobs, report, src, bar)
     bar.close()
     dst.mkdir(parents=True, exist_ok=True)

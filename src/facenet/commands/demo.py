@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = FacePipeline(detector="yunet", embedder="sface")
     paths = [root / n / f"{n}_{i:04d}.jpg" for n in PEOPLE for i in (1, 2)]
     print(f"1. detect + align + embed {len(paths)} LFW photos of {len(PEOPLE)} people with YuNet + SFace")
-    crops, _, _ = pipe.primary_crops(paths)
+    crops = pipe.cropper.crop_primary(paths).crops
     dist = pairwise_squared_l2(pipe.embed_faces(crops))
     fig = plot_distance_matrix(crops, dist, pipe.threshold, out / "matrix.png", labels=[p.stem for p in paths])
     print(f"   distance matrix figure (the paper's Figure 1): {fig}")

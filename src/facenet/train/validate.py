@@ -20,7 +20,6 @@ class ViewOneValidator:
     def __init__(self, lfw_root: str | Path, config: Any, max_pairs: int = 0, progress: bool = True,
                  detector: str = "yunet") -> None:
         from facenet.data.lfw import read_pairs
-        from facenet.pipeline import FacePipeline
 
         root = Path(lfw_root)
         pairs = read_pairs(root / "pairsDevTest.txt", root)
@@ -32,16 +31,14 @@ class ViewOneValidator:
         self.paths = pairs.unique_paths()
         self.ia, self.ib = pairs.index_pairs(self.paths)
 
-        class _Shape:  # the pipeline only needs the embedder's config to crop
-            def __init__(self, cfg: Any) -> None:
-                self.config = cfg
-
-        pipe = FacePipeline(detector=detector, embedder=_Shape(config), threshold=1.0)
         from tqdm import tqdm
 
+        from facenet.align.cropper import FaceCropper
+
+        cropper = FaceCropper.for_model(config, detector)  # the same face finding as inference and `facenet align`
         chunks = []
         for i in tqdm(range(0, len(self.paths), 64), desc="align View 1", disable=not progress, leave=False):
-            chunks.append(pipe.primary_crops(self.paths[i : i + 64])[0])
+            chunks.append(cropper.crop_primary(self.paths[i : i + 64]).crops)
         self.crops = np.concatenate(chunks) if chunks else np.zeros((0, *config.input_size, 3), np.uint8)
         self.folds = np.arange(len(pairs)) % 10
 
