@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from facenet.commands.common import emit_json
+from facenet.detect.types import FACE_POLICIES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", default="mtcnn", help="mtcnn (default) or yunet")
     p.add_argument("--size", type=int, default=112, help="crop side in pixels (default 112)")
     p.add_argument("--template", default="arcface_112", help="arcface_112 (landmarks) or box_margin_<M>")
-    p.add_argument("--policy", default="central", choices=["largest", "central", "skip"],
-                   help="photos with several faces: align the largest, the most central, or skip them")
+    p.add_argument("--policy", default="central", choices=[*FACE_POLICIES, "skip"],
+                   help="photos with several faces: align the face this policy picks (central: large and near the "
+                        "centre; largest; score: highest detector score), or skip them")
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
