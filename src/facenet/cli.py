@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from facenet.commands import align, calibrate, data, demo, detect, embed, evaluate, export, matrix, models, train, verify
-from facenet.errors import FacenetError
+from facenet.errors import FacenetError, UsageError
 
 COMMANDS = (detect, embed, verify, matrix, evaluate, calibrate, models, data, demo, align, train, export)
 
@@ -35,20 +35,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except FacenetError as exc:
-        print(f"facenet: error: {exc}", file=sys.stderr)
-        return 1
+    except UsageError as exc:  # an unknown model or detector, a missing threshold, ...: exit 2
+        return _fail(exc, 2)
+    except FacenetError as exc:  # bad data, missing weights: exit 1
+        return _fail(exc, 1)
     except ValueError as exc:  # argument validation in constructors (sklearn-style messages)
-        print(f"facenet: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc, 2)
     except BrokenPipeError:  # e.g. `facenet ... --json | head`
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # an output that cannot be written (permissions, full disk, ...)
+        return _fail(exc, 1)
     except KeyboardInterrupt:
         print("facenet: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(exc: BaseException, code: int) -> int:
+    """One ``facenet: error: ...`` line on stderr (never a traceback); returns the exit code."""
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"facenet: error: {msg}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from facenet.commands.common import (add_pipeline_args, atomic_output, build_pipeline, check_output_path, emit_result,
-                                     error, load_each, read_path_list, require_threshold, warn)
+                                     error, load_each, read_path_list, warn)
 from facenet.errors import UsageError
 
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("matrix needs at least 2 images")
     out = _figure_path(args.out)
     pipe = build_pipeline(args)
-    threshold = require_threshold(pipe, "matrix")  # the figure's colours mean same/different
+    threshold = pipe.require_threshold()  # the figure's colours mean same/different
     ok, failed = load_each(pipe, paths)
     if len(ok) < 2:
         error("fewer than 2 images could be read; no figure written")
