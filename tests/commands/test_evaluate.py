@@ -91,3 +91,13 @@ def test_unknown_fold_is_one_error_line(tiny_lfw, capsys):
     rc, out, err = _evaluate(tiny_lfw, capsys, "--folds", "7", "--json")
     assert rc != 0 and out == ""
     assert err.startswith("facenet: error: --folds 7: no such fold") and "Traceback" not in err
+
+
+def test_one_fold_with_an_uncalibrated_model_reports_no_accuracy(tiny_lfw, capsys):
+    # nns2 is an untrained architecture: no calibrated threshold, so no one-fold accuracy is claimed
+    rc, out, _ = _evaluate(tiny_lfw, capsys, "--folds", "0", "--embedder", "nns2", "--json")
+    m = json.loads(out)
+    assert rc == 0 and list(m) == KEYS and m["embedder"] == "nns2"
+    assert m["protocol"].startswith("one fold, no calibrated threshold")
+    assert m["accuracy_mean"] is None and m["thresholds"] == [None] and m["folds"][0]["accuracy"] is None
+    assert m["auc"] is not None and m["val_mean"] is not None
