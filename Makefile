@@ -26,8 +26,14 @@ $(STAMP): requirements.txt requirements-weights.txt requirements-dev.txt pyproje
 demo: $(STAMP)
 	$(PY) -m facenet demo --data $(FACENET_DATA) --out out/demo
 
-test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS) -p no:cacheprovider
+lint: $(STAMP)
+	$(PY) -m ruff check src tests bench
+	$(VENV)/bin/lint-imports
+
+# Lint (ruff + the import-linter layer contracts in pyproject.toml), then the tests; -rs prints
+# every skip with its reason.
+test: lint
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 bench: $(STAMP)
 	$(PY) bench/lfw_pipeline.py --data $(FACENET_DATA) --out out/bench
