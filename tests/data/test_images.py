@@ -154,3 +154,11 @@ def test_float_out_of_range():
 def test_max_pixels_is_configurable(rgb):
     with pytest.raises(InvalidImageError, match="megapixels"):
         load_image(rgb, max_pixels=100)
+    assert load_image(rgb, max_pixels=rgb.shape[0] * rgb.shape[1]).shape == rgb.shape  # the limit itself is allowed
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, "100", None, True])
+def test_max_pixels_is_checked(rgb, bad):
+    with pytest.raises(ValueError, match=r"The 'max_pixels' parameter of load_image must be an int in \[1, inf\)") as e:
+        load_image(rgb, max_pixels=bad)
+    assert not isinstance(e.value, InvalidImageError)  # a bad parameter, not a bad image

@@ -127,3 +127,31 @@ def test_bad_mode_and_shape():
         iou(np.zeros((2, 3)), np.zeros((1, 4)))
     with pytest.raises(ValueError, match="scores"):
         nms(np.zeros((2, 4)), np.zeros(3), 0.5)
+
+
+def test_parameter_messages():
+    boxes, scores = np.zeros((2, 4)), np.zeros(2)
+    with pytest.raises(ValueError, match="^The 'mode' parameter of nms must be one of 'union', 'min'. Got 'max' instead.$"):
+        nms(boxes, scores, 0.5, mode="max")
+    with pytest.raises(ValueError, match="The 'mode' parameter of iou must be one of"):
+        iou(boxes, boxes, mode="MIN")
+    with pytest.raises(ValueError, match="The 'mode' parameter of batched_nms must be one of"):
+        batched_nms(boxes, scores, np.zeros(2), 0.5, mode="max")
+    for bad in (-0.1, 1.5, float("nan"), "0.5", None, True):
+        with pytest.raises(ValueError, match=r"The 'iou_threshold' parameter of nms must be a float in \[0, 1\]"):
+            nms(boxes, scores, bad)
+        with pytest.raises(ValueError, match=r"The 'iou_threshold' parameter of batched_nms must be a float in \[0, 1\]"):
+            batched_nms(boxes, scores, np.zeros(2), bad)
+    assert nms(boxes, scores, np.float32(0.5)).tolist() == [0, 1]  # numpy thresholds; empty boxes never overlap
+    assert nms(np.array([[0, 0, 2, 2], [0, 0, 2, 2]], float), scores, 1.0).tolist() == [0, 1]  # IoU 1 is not > 1
+    with pytest.raises(ValueError, match=r"^The 'boxes_a' parameter of iou must be an \(N, 4\) array of x1, y1, x2, y2. "
+                                         r"Got shape \(2, 3\) instead.$"):
+        iou(np.zeros((2, 3)), boxes)
+    with pytest.raises(ValueError, match="^The 'scores' parameter of nms must hold one value per box. Got 3 scores for 2 boxes"):
+        nms(boxes, np.zeros(3), 0.5)
+    with pytest.raises(ValueError, match="The 'groups' parameter of batched_nms must hold one value per box. Got 1 groups"):
+        batched_nms(boxes, scores, np.zeros(1), 0.5)
+    with pytest.raises(ValueError, match="The 'scores' parameter of batched_nms"):
+        batched_nms(boxes, np.zeros(1), np.zeros(2), 0.5)
+    with pytest.raises(ValueError, match="The 'boxes' parameter of nms must be an \\(N, 4\\) array"):
+        nms([[0, 0, 1, "x"]], [1.0], 0.5)

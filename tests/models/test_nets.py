@@ -108,6 +108,34 @@ def test_build_options():
         create_model("nns2", dropout=1.5)
 
 
+@pytest.mark.parametrize("net", ["NN2", "NNS1", "NNS2", "MobileFaceNet", "InceptionResNetV1"])
+def test_head_parameters_use_the_project_message(net):
+    from facenet.models.nets.inception import NNS1
+    from facenet.models.nets.inception_resnet_v1 import InceptionResNetV1
+
+    cls = {"NN2": NN2, "NNS1": NNS1, "NNS2": NNS2, "MobileFaceNet": MobileFaceNet, "InceptionResNetV1": InceptionResNetV1}[net]
+    with pytest.raises(ValueError, match=rf"^The 'embedding_size' parameter of {net} must be an int in \[1, inf\). Got 0 instead.$"):
+        cls(embedding_size=0)
+    with pytest.raises(ValueError, match=rf"^The 'embedding_size' parameter of {net} must be an int"):
+        cls(embedding_size=True)
+    with pytest.raises(ValueError, match=rf"^The 'dropout' parameter of {net} must be a float in \[0, 1\). Got 1.0 instead.$"):
+        cls(dropout=1.0)
+    with pytest.raises(ValueError, match=rf"^The 'dropout' parameter of {net}"):
+        cls(dropout=float("nan"))
+
+
+def test_block_options_use_the_project_message():
+    from facenet.models.nets.inception_resnet_v1 import ConvBN
+
+    with pytest.raises(ValueError, match="The 'padding' parameter of ConvBN must be one of 'SAME', 'VALID'. Got 'same' instead."):
+        ConvBN(3, 4, 3, padding="same")
+    bad = dataclasses.replace(NN2_BLOCKS[0], pool="avg")
+    with pytest.raises(ValueError, match=f"The 'pool' parameter of inception block {bad.name} must be one of 'max', 'l2'. Got 'avg'"):
+        InceptionBlock(192, bad)
+    net = NNS2(embedding_size=np.int64(16), dropout=np.float32(0.25))  # numpy scalars are fine
+    assert net.embedding.out_features == 16 and net.dropout.p == 0.25
+
+
 def test_nn2_follows_table_2():
     c, outs = 192, []
     for spec in NN2_BLOCKS:
@@ -158,6 +186,13 @@ def test_complexity_matches_the_papers():
     assert count_flops(NNS2(), (140, 140)) == 2 * counts["nns2"][1]
     with pytest.raises(ValueError, match="'input_size'"):
         count_flops(NNS2(), (0, 140))
+    with pytest.raises(ValueError, match=r"The 'input_size' parameter of count_flops must be a \(height, width\) pair"):
+        count_flops(NNS2(), 140)
+    with pytest.raises(ValueError, match="The 'module' parameter of count_parameters must be a torch.nn.Module. Got str"):
+        count_parameters("nns2")
+    with pytest.raises(ValueError, match="The 'module' parameter of count_flops must be a torch.nn.Module"):
+        count_flops(None, (140, 140))
+    assert count_flops(NNS2(), (np.int64(140), 140)) == 2 * counts["nns2"][1]
 
 
 def test_models_command_reports_complexity():

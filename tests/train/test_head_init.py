@@ -102,6 +102,27 @@ def test_pca_head_errors():
         pca_head_init(nn.Linear(2, 2), _Tiny(4, True), torch.randn(10, 16, dtype=torch.float64))
     with pytest.raises(ValueError, match="at least one batch"):
         source_features(src, [])
+    with pytest.raises(ValueError, match="The 'feats' parameter of pca_head_init must be an \\(N, F\\) float tensor. Got ndarray"):
+        pca_head_init(src, _Tiny(4, True), np.zeros((10, 16)))
+    with pytest.raises(ValueError, match=r"The 'feats' parameter of pca_head_init must be an \(N, 16\) float tensor. "
+                                         r"Got a torch.float64 tensor of shape \(10, 12\) instead."):
+        pca_head_init(src, _Tiny(4, True), torch.randn(10, 12, dtype=torch.float64))
+    with pytest.raises(ValueError, match="The 'feats' parameter"):
+        pca_head_init(src, _Tiny(4, True), torch.ones(10, 16, dtype=torch.int64))
+
+
+def test_float32_features_give_the_float64_result():
+    src = _source(True)
+    fit = torch.randn(100, 12)
+    feats = source_features(src, [fit])
+    a, b = _Tiny(4, True), _Tiny(4, True)
+    a.body.load_state_dict(src.body.state_dict())
+    b.body.load_state_dict(src.body.state_dict())
+    ia, ib = pca_head_init(src, a, feats), pca_head_init(src, b, feats.float())
+    assert ia["explained_variance"] == pytest.approx(ib["explained_variance"], rel=1e-5)
+    x = torch.randn(20, 12)
+    with torch.no_grad():
+        assert torch.allclose(a.eval()(x), b.eval()(x), atol=1e-4)
 
 
 def test_backbone_lr_mult_makes_two_groups():

@@ -25,11 +25,6 @@ def _check_size(value: Any, name: str, owner: str) -> tuple[int, int]:
                          f"Got {value!r} instead.") from None
 
 
-def _listed(value: Any) -> Any:
-    """A numpy array as a tuple (check_floats takes sequences); anything else unchanged."""
-    return tuple(value.tolist()) if isinstance(value, np.ndarray) and value.ndim == 1 else value
-
-
 def _check_names(value: Any, name: str, owner: str) -> tuple[str, ...]:
     """A sequence of strings (a single string is refused: it would be read character by character)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
@@ -58,8 +53,8 @@ class FaceFolder(torch.utils.data.Dataset):
                  exclude: Sequence[str] = ()) -> None:
         owner = "FaceFolder"
         self.input_size = _check_size(input_size, "input_size", owner)
-        self.mean = np.asarray(check_floats(_listed(mean), "mean", 3, owner=owner), np.float32).reshape(3, 1, 1)
-        self.std = np.asarray(check_floats(_listed(std), "std", 3, min_val=0.0, include="neither", owner=owner),
+        self.mean = np.asarray(check_floats(mean, "mean", 3, owner=owner), np.float32).reshape(3, 1, 1)
+        self.std = np.asarray(check_floats(std, "std", 3, min_val=0.0, include="neither", owner=owner),
                               np.float32).reshape(3, 1, 1)
         self.augment = check_type(augment, "augment", bool, owner=owner, what="a bool")
         min_images = check_scalar(min_images, "min_images", int, min_val=1, owner=owner)

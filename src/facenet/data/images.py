@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facenet.errors import InvalidImageError
+from facenet.validation import check_scalar
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
@@ -42,8 +43,11 @@ def describe_source(src: object) -> str:
 def load_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Return ``src`` as an ``(H, W, 3)`` ``uint8`` RGB array.
 
-    Raises :class:`InvalidImageError` naming the input and what was wrong with it.
+    max_pixels: an int >= 1; inputs with more pixels (width x height) are refused before decoding.
+    Raises :class:`InvalidImageError` naming the input and what was wrong with it (ValueError for
+    a bad ``max_pixels``).
     """
+    max_pixels = check_scalar(max_pixels, "max_pixels", int, min_val=1, owner="load_image")
     name = describe_source(src)
     if isinstance(src, np.ndarray):
         return _from_array(src, name, max_pixels)

@@ -11,16 +11,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from facenet.validation import check_option, check_scalar
+
 _MODES = ("union", "min")
 
 
-def _as_boxes(boxes: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(boxes, dtype=np.float64)
+def _as_boxes(boxes: np.ndarray, name: str, owner: str) -> np.ndarray:
+    """(N, 4) float64 boxes (any empty input: (0, 4)); ValueError for another shape."""
+    try:
+        arr = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"The {name!r} parameter of {owner} must be an (N, 4) array of x1, y1, x2, y2. "
+                         f"Got {type(boxes).__name__} instead.") from None
     if arr.size == 0:
         return arr.reshape(0, 4)
     if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"'{name}' must be an (N, 4) array of x1, y1, x2, y2. Got shape {arr.shape} instead.")
+        raise ValueError(f"The {name!r} parameter of {owner} must be an (N, 4) array of x1, y1, x2, y2. "
+                         f"Got shape {arr.shape} instead.")
     return arr
+
+
+def _one_per_box(values: np.ndarray, n: int, name: str, owner: str) -> np.ndarray:
+    """``values`` flattened, which must hold one entry per box."""
+    v = np.asarray(values).reshape(-1)
+    if len(v) != n:
+        raise ValueError(f"The {name!r} parameter of {owner} must hold one value per box. "
+                         f"Got {len(v)} {name} for {n} boxes instead.")
+    return v
 
 
 def _areas(boxes: np.ndarray) -> np.ndarray:
@@ -29,9 +46,12 @@ def _areas(boxes: np.ndarray) -> np.ndarray:
     return wh[:, 0] * wh[:, 1]
 
 
-def _check_mode(mode: str) -> None:
-    if mode not in _MODES:
-        raise ValueError(f"The 'mode' parameter must be one of 'union', 'min'. Got {mode!r} instead.")
+def _check_mode(mode: str, owner: str) -> None:
+    check_option(mode, "mode", _MODES, owner=owner)
+
+
+def _check_threshold(iou_threshold: float, owner: str) -> float:
+    return check_scalar(iou_threshold, "iou_threshold", float, min_val=0.0, max_val=1.0, owner=owner)
 
 
 def _ratio(inter: np.ndarray, denom: np.ndarray) -> np.ndarray:
@@ -46,9 +66,9 @@ def iou(boxes_a: np.ndarray, boxes_b: np.ndarray, mode: str = "union") -> np.nda
     boxes_a: (N, 4); boxes_b: (M, 4). Returns (N, M) float64: intersection over union
     (``mode="union"``) or over the smaller of the two areas (``mode="min"``).
     """
-    _check_mode(mode)
-    a = _as_boxes(boxes_a, "boxes_a")
-    b = _as_boxes(boxes_b, "boxes_b")
+    _check_mode(mode, "iou")
+    a = _as_boxes(boxes_a, "boxes_a", "iou")
+    b = _as_boxes(boxes_b, "boxes_b", "iou")
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), dtype=np.float64)
     lt = np.maximum(a[:, None, 0:2], b[None, :, 0:2])  # (N, M, 2)
@@ -68,15 +88,15 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, mode: str =
 
     boxes: (N, 4); scores: (N,). Repeatedly keeps the highest-scoring remaining box and drops
     every remaining box whose overlap with it (see :func:`iou` for ``mode``) is strictly greater
-    than ``iou_threshold``. Equal scores are taken in index order.
+    than ``iou_threshold`` (a float in [0, 1]: 0 keeps no overlapping box, 1 keeps every box).
+    Equal scores are taken in index order.
 
     Returns the (K,) int64 indices of the kept boxes, highest score first (empty for N = 0).
     """
-    _check_mode(mode)
-    b = _as_boxes(boxes, "boxes")
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if len(s) != len(b):
-        raise ValueError(f"nms got {len(b)} boxes but {len(s)} scores.")
+    _check_mode(mode, "nms")
+    iou_threshold = _check_threshold(iou_threshold, "nms")
+    b = _as_boxes(boxes, "boxes", "nms")
+    s = _one_per_box(scores, len(b), "scores", "nms").astype(np.float64)
     if len(b) == 0:
         return np.zeros((0,), dtype=np.int64)
     x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
@@ -109,17 +129,15 @@ def batched_nms(
     boxes: (N, 4); scores: (N,); groups: (N,) integer labels. Boxes of different groups never
     suppress each other. Returns (K,) int64 indices into the inputs, highest score first.
     """
-    b = _as_boxes(boxes, "boxes")
-    g = np.asarray(groups).reshape(-1)
-    if len(g) != len(b):
-        raise ValueError(f"batched_nms got {len(b)} boxes but {len(g)} group labels.")
+    _check_mode(mode, "batched_nms")
+    iou_threshold = _check_threshold(iou_threshold, "batched_nms")
+    b = _as_boxes(boxes, "boxes", "batched_nms")
+    s = _one_per_box(scores, len(b), "scores", "batched_nms").astype(np.float64)
+    g = _one_per_box(groups, len(b), "groups", "batched_nms")
     if len(b) == 0:
         return np.zeros((0,), dtype=np.int64)
     # One exact nms() per group (no coordinate-offset trick, whose rounding can flip IoUs that
     # sit exactly on the threshold), then merge by score.
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if len(s) != len(b):
-        raise ValueError(f"batched_nms got {len(b)} boxes but {len(s)} scores.")
     labels, codes = np.unique(g, return_inverse=True)
     if len(labels) == 1:
         return nms(b, s, iou_threshold, mode)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from facenet.validation import check_scalar, check_type
+
 
 def count_parameters(module: Any) -> int:
     """Number of parameters (trainable or not, buffers such as BatchNorm running stats excluded)."""
     import torch
 
-    if not isinstance(module, torch.nn.Module):
-        raise ValueError(f"The 'module' parameter must be a torch.nn.Module. Got {type(module).__name__} instead.")
+    check_type(module, "module", torch.nn.Module, owner="count_parameters", what="a torch.nn.Module")
     return int(sum(p.numel() for p in module.parameters()))
 
 
@@ -28,11 +29,8 @@ def count_flops(module: Any, input_size: tuple[int, int]) -> int:
     """
     import torch
 
-    if not isinstance(module, torch.nn.Module):
-        raise ValueError(f"The 'module' parameter must be a torch.nn.Module. Got {type(module).__name__} instead.")
-    if (not isinstance(input_size, (tuple, list)) or len(input_size) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_size)):
-        raise ValueError(f"The 'input_size' parameter must be a (height, width) pair of positive ints. Got {input_size!r} instead.")
+    check_type(module, "module", torch.nn.Module, owner="count_flops", what="a torch.nn.Module")
+    input_size = _check_size(input_size)
     param = next(module.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.float32
@@ -40,6 +38,19 @@ def count_flops(module: Any, input_size: tuple[int, int]) -> int:
         return _flops(copy.deepcopy(module).to("meta"), input_size, torch.device("meta"), dtype)
     except (NotImplementedError, RuntimeError):  # an op without a meta kernel: run it for real
         return _flops(module, input_size, device, dtype)
+
+
+def _check_size(input_size: Any) -> tuple[int, int]:
+    """(height, width), two ints >= 1 (facenet.validation has no integer-pair check)."""
+    msg = (f"The 'input_size' parameter of count_flops must be a (height, width) pair of ints in [1, inf). "
+           f"Got {input_size!r} instead.")
+    if not isinstance(input_size, (tuple, list)) or len(input_size) != 2:
+        raise ValueError(msg)
+    try:
+        h, w = (check_scalar(v, "input_size", int, min_val=1) for v in input_size)
+        return h, w
+    except ValueError:
+        raise ValueError(msg) from None
 
 
 def _flops(module: Any, input_size: tuple[int, int], device: Any, dtype: Any) -> int:

@@ -27,28 +27,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facenet.errors import DataError
 from facenet.models.nets.inception_resnet_v1 import InceptionResNetV1
+from facenet.validation import check_type
 
 ROOT = "InceptionResnetV1"
 
 
 def load_graph_constants(path: str | Path) -> dict[str, np.ndarray]:
-    """Every ``Const`` node of a frozen TF GraphDef (``.pb``), by node name -> NumPy array."""
+    """Every ``Const`` node of a frozen TF GraphDef (``.pb``), by node name -> NumPy array.
+
+    Raises :class:`facenet.errors.DataError` when the file is missing, unreadable, not a GraphDef
+    or holds no constants.
+    """
     from google.protobuf.message import DecodeError
     from tensorboard.compat.proto import graph_pb2
     from tensorboard.util import tensor_util
 
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"No TensorFlow graph file at {path}.")
+        raise DataError(f"No TensorFlow graph file at {path}.")
     graph = graph_pb2.GraphDef()
     try:
         graph.ParseFromString(path.read_bytes())
+    except OSError as exc:
+        raise DataError(f"TensorFlow graph file {path} cannot be read: {exc}") from None
     except DecodeError as exc:
-        raise ValueError(f"{path} is not a TensorFlow GraphDef (.pb): {exc}") from exc
+        raise DataError(f"{path} is not a TensorFlow GraphDef (.pb): {exc}") from None
     consts = {n.name: tensor_util.make_ndarray(n.attr["value"].tensor) for n in graph.node if n.op == "Const"}
     if not consts:
-        raise ValueError(f"{path} holds no constants: not a frozen TensorFlow graph.")
+        raise DataError(f"{path} holds no constants: not a frozen TensorFlow graph.")
     return consts
 
 
@@ -98,7 +106,7 @@ class _Taker:
 
     def take(self, name: str) -> np.ndarray:
         if name not in self.consts:
-            raise ValueError(f"The TF graph has no constant {name!r}: not a davidsandberg Inception-ResNet-v1 graph.")
+            raise DataError(f"The TF graph has no constant {name!r}: not a davidsandberg Inception-ResNet-v1 graph.")
         self.used.add(name)
         return np.asarray(self.consts[name], dtype=np.float32)
 
@@ -136,15 +144,19 @@ def port_inception_resnet_v1(consts: dict[str, np.ndarray]) -> dict[str, torch.T
     consts: node name -> array, as from :func:`load_graph_constants`. TF conv weights are HWIO
     (kh, kw, cin, cout) -> OIHW; the bottleneck (1792, D) -> (D, 1792). The embedding size D is
     read from ``InceptionResnetV1/Bottleneck/weights``.
-    Raises ValueError when a module entry is unmapped, a shape disagrees, a block scale differs
-    from the module's, or a float weight (non-scalar float constant) of the graph is unused.
+    Raises :class:`facenet.errors.DataError` (the graph is not the expected one) when a module
+    entry is unmapped, a shape disagrees, a block scale differs from the module's, or a float
+    weight (non-scalar float constant) of the graph is unused; ValueError when ``consts`` is not
+    a non-empty dict.
     """
-    if not isinstance(consts, dict) or not consts:
-        raise ValueError("The 'consts' parameter must be a non-empty dict of graph constants.")
+    check_type(consts, "consts", dict, owner="port_inception_resnet_v1", what="a non-empty dict of graph constants")
+    if not consts:
+        raise ValueError("The 'consts' parameter of port_inception_resnet_v1 must be a non-empty dict of graph "
+                         f"constants. Got {consts!r} instead.")
     t = _Taker(consts)
     bottleneck = t.take(f"{ROOT}/Bottleneck/weights")
     if bottleneck.ndim != 2 or bottleneck.shape[0] != 1792:
-        raise ValueError(f"Bottleneck weights must be (1792, D). Got {bottleneck.shape} instead.")
+        raise DataError(f"Bottleneck weights must be (1792, D). Got {bottleneck.shape} instead.")
     module = InceptionResNetV1(int(bottleneck.shape[1]))
     mods = dict(module.named_modules())
     out: dict[str, np.ndarray] = {"bottleneck.weight": bottleneck.T}
@@ -161,21 +173,21 @@ def port_inception_resnet_v1(consts: dict[str, np.ndarray]) -> dict[str, torch.T
         elif t.has(scope):  # block scale: part of the architecture, checked, not loaded
             graph_scale, module_scale = float(t.take(scope)), float(mods[prefix].scale)
             if not np.isclose(graph_scale, module_scale, rtol=1e-6):
-                raise ValueError(f"{scope} is {graph_scale} in the graph but {module_scale} in the module.")
+                raise DataError(f"{scope} is {graph_scale} in the graph but {module_scale} in the module.")
     expected = module.state_dict()
     unmapped = sorted(set(expected) - set(out))
     if unmapped:
-        raise ValueError(f"{len(unmapped)} module entries got no TF weight: {unmapped[:8]}")
+        raise DataError(f"{len(unmapped)} module entries got no TF weight: {unmapped[:8]}")
     extra = sorted(set(out) - set(expected))
     if extra:
-        raise ValueError(f"Mapped entries missing from the module: {extra[:8]}")
+        raise DataError(f"Mapped entries missing from the module: {extra[:8]}")
     for k, v in out.items():
         if tuple(v.shape) != tuple(expected[k].shape):
-            raise ValueError(f"{k}: TF weight has shape {tuple(v.shape)}, the module wants {tuple(expected[k].shape)}.")
+            raise DataError(f"{k}: TF weight has shape {tuple(v.shape)}, the module wants {tuple(expected[k].shape)}.")
     unused = sorted(k for k, v in consts.items() if k not in t.used and np.ndim(v) >= 1
                     and np.issubdtype(np.asarray(v).dtype, np.floating))
     if unused:
-        raise ValueError(f"{len(unused)} TF weights were not used by the port: {unused[:8]}")
+        raise DataError(f"{len(unused)} TF weights were not used by the port: {unused[:8]}")
     return {k: torch.from_numpy(np.array(v, order="C")) for k, v in out.items()}
 
 

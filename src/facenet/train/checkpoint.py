@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from facenet.errors import DataError
+from facenet.validation import check_type
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -14,8 +15,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     (temporary file, then rename); parent folders are created. Returns the path."""
     import torch
 
-    if not isinstance(state, dict):
-        raise ValueError(f"The 'state' parameter of save_checkpoint must be a dict. Got {type(state).__name__} instead.")
+    check_type(state, "state", dict, owner="save_checkpoint", what="a dict")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -37,7 +37,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise DataError(f"Checkpoint {path} does not exist.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways (unpickling, zip, EOF, OS): all mean a bad file
+    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways (pickle, zip, EOF, OS): a bad file
         raise DataError(f"Checkpoint {path} could not be read: {exc}") from None
     if not isinstance(state, dict):
         raise DataError(f"Checkpoint {path} holds a {type(state).__name__}, not a facenet checkpoint (a dict).")

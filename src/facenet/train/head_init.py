@@ -19,6 +19,8 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from facenet.validation import check_type
+
 
 def embedding_head(model: nn.Module) -> tuple[nn.Linear, nn.BatchNorm1d | None]:
     """``model``'s (Linear, BatchNorm1d or None) embedding layer; ValueError if it has none."""
@@ -67,7 +69,13 @@ def pca_head_init(source: nn.Module, target: nn.Module, feats: torch.Tensor) -> 
     lin_t, bn_t = embedding_head(target)
     d_out = lin_t.out_features
     if lin_s.in_features != lin_t.in_features:
-        raise ValueError(f"source and target embedding layers take {lin_s.in_features} and {lin_t.in_features} features; they must match.")
+        raise ValueError(f"source and target embedding layers take {lin_s.in_features} and {lin_t.in_features} features; "
+                         "they must match.")
+    check_type(feats, "feats", torch.Tensor, owner="pca_head_init", what="an (N, F) float tensor")
+    if feats.ndim != 2 or not feats.is_floating_point() or feats.shape[1] != lin_s.in_features:
+        raise ValueError(f"The 'feats' parameter of pca_head_init must be an (N, {lin_s.in_features}) float tensor. "
+                         f"Got a {feats.dtype} tensor of shape {tuple(feats.shape)} instead.")
+    feats = feats.double()
     if d_out > lin_s.out_features:
         raise ValueError(f"PCA can only shrink the embedding: source {lin_s.out_features}-D, target {d_out}-D.")
     if feats.shape[0] <= d_out:

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facenet.validation import check_option, check_scalar
+
 
 @dataclass(frozen=True)
 class InceptionSpec:
@@ -121,8 +123,7 @@ class InceptionBlock(nn.Module):
 
     def __init__(self, in_channels: int, spec: InceptionSpec) -> None:
         super().__init__()
-        if spec.pool not in ("max", "l2"):
-            raise ValueError(f"The 'pool' of block {spec.name} must be 'max' or 'l2'. Got {spec.pool!r} instead.")
+        check_option(spec.pool, "pool", ("max", "l2"), owner=f"inception block {spec.name}")
         if spec.stride != 1 and (spec.n1x1 or spec.pool_proj):
             raise ValueError(f"Block {spec.name}: a strided block has no 1x1 branch and no pool projection.")
         s = spec.stride
@@ -151,7 +152,9 @@ class FaceNetInception(nn.Module):
     def __init__(self, stem: StemSpec, blocks: tuple[InceptionSpec, ...], embedding_size: int = 128,
                  dropout: float = 0.0) -> None:
         super().__init__()
-        _check_head_params(embedding_size, dropout)
+        owner = type(self).__name__
+        embedding_size = check_scalar(embedding_size, "embedding_size", int, min_val=1, owner=owner)
+        dropout = check_scalar(dropout, "dropout", float, min_val=0.0, max_val=1.0, include="left", owner=owner)
         self.stem = nn.Sequential(
             ConvBNReLU(3, stem.conv1, stem.conv1_kernel, 2),
             nn.MaxPool2d(3, 2, 1),
@@ -228,9 +231,3 @@ class NNS2(FaceNetInception):
         super().__init__(StemSpec(16, 3, 16, 32), slim_blocks(0.25, ("3a", "3c", "4a", "4e", "5a")),
                          embedding_size, dropout)
 
-
-def _check_head_params(embedding_size: int, dropout: float) -> None:
-    if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
-        raise ValueError(f"The 'embedding_size' parameter must be an int in [1, inf). Got {embedding_size!r} instead.")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"The 'dropout' parameter must be a float in [0, 1). Got {dropout!r} instead.")

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facenet.validation import check_option, check_scalar
+
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.005  # TF moving-average decay 0.995
 MIN_INPUT = 75  # smallest height/width for which every stride-2 stage still has a pixel
@@ -48,8 +50,7 @@ class ConvBN(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int | tuple[int, int], stride: int = 1,
                  padding: str = "SAME", relu: bool = True) -> None:
         super().__init__()
-        if padding not in ("SAME", "VALID"):
-            raise ValueError(f"The 'padding' parameter must be 'SAME' or 'VALID'. Got {padding!r} instead.")
+        check_option(padding, "padding", ("SAME", "VALID"), owner="ConvBN")
         self.kernel = _pair(kernel)
         self.stride = stride
         self.padding = padding
@@ -153,10 +154,9 @@ class InceptionResNetV1(nn.Module):
 
     def __init__(self, embedding_size: int = 128, dropout: float = 0.0) -> None:
         super().__init__()
-        if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
-            raise ValueError(f"The 'embedding_size' parameter must be an int in [1, inf). Got {embedding_size!r} instead.")
-        if not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"The 'dropout' parameter must be a float in [0, 1). Got {dropout!r} instead.")
+        owner = "InceptionResNetV1"
+        embedding_size = check_scalar(embedding_size, "embedding_size", int, min_val=1, owner=owner)
+        dropout = check_scalar(dropout, "dropout", float, min_val=0.0, max_val=1.0, include="left", owner=owner)
         self.embedding_size = embedding_size
         self.conv2d_1a = ConvBN(3, 32, 3, 2, "VALID")
         self.conv2d_2a = ConvBN(32, 32, 3, 1, "VALID")

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facenet.validation import check_scalar
+
 #: Table 1 bottlenecks: (expansion t, output channels c, repeats n, first stride s).
 BOTTLENECKS: tuple[tuple[int, int, int, int], ...] = (
     (2, 64, 5, 2),
@@ -84,10 +86,9 @@ class MobileFaceNet(nn.Module):
 
     def __init__(self, embedding_size: int = 128, dropout: float = 0.0) -> None:
         super().__init__()
-        if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
-            raise ValueError(f"The 'embedding_size' parameter must be an int in [1, inf). Got {embedding_size!r} instead.")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"The 'dropout' parameter must be a float in [0, 1). Got {dropout!r} instead.")
+        owner = "MobileFaceNet"
+        embedding_size = check_scalar(embedding_size, "embedding_size", int, min_val=1, owner=owner)
+        dropout = check_scalar(dropout, "dropout", float, min_val=0.0, max_val=1.0, include="left", owner=owner)
         layers: list[nn.Module] = [ConvBN(3, 64, 3, 2), ConvBN(64, 64, 3, 1, groups=64)]
         c = 64
         for t, cout, n, s in BOTTLENECKS:
