@@ -51,8 +51,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from facenet.align.crop import align_detections, fallback_crop
 from facenet.data.lfw import PairList, read_pairs
+from facenet.detect.types import Detections
 from facenet.distance import squared_l2
 from facenet.eval.benchmark import describe_pipeline, embed_paths
 from facenet.eval.report import report_from_distances
@@ -96,18 +96,17 @@ def run_facenet(pipe: FacePipeline, paths: list[Path]) -> dict[str, Any]:
 
 
 def bare_facenet(pipe: FacePipeline, paths: list[Path], chunk: int = 64) -> dict[str, float]:
-    """Seconds of detector.detect on pre-decoded images + embed_faces on pre-aligned crops."""
-    size = pipe.crop_size
+    """Seconds of the cropper's detection (with its retry pass) on pre-decoded images +
+    embed_faces on pre-aligned crops."""
+    cropper = pipe.cropper
     det_s, crops = 0.0, []
     for i in range(0, len(paths), chunk):
-        imgs = [pipe.load(p) for p in paths[i : i + chunk]]  # decode: untimed
+        imgs = [cropper.load(p) for p in paths[i : i + chunk]]  # decode: untimed
         t0 = time.perf_counter()
-        dets = [pipe.detect_rgb(im) for im in imgs]  # with the retry pass, as the pipeline does
+        cropper.detect_many(imgs)
         det_s += time.perf_counter() - t0
-        for im, d in zip(imgs, dets):  # alignment: untimed
-            k = d.primary(im.shape, pipe.face_policy)
-            crops.append(fallback_crop(im, size) if k < 0 else align_detections(im, d.select(k), size, pipe.template)[0])
-    batch = np.stack(crops)
+        crops.append(cropper.crop_primary(imgs).crops)  # alignment (and detection again): untimed
+    batch = np.concatenate(crops)
     _, emb_s, _ = timed(lambda: pipe.embedder.embed_faces(batch, flip=pipe.flip))
     return {"detect_seconds": det_s, "embed_seconds": emb_s, "seconds": det_s + emb_s}
 
@@ -123,11 +122,10 @@ def run_dlib(paths: list[Path]) -> dict[str, Any]:
         locs = fr.face_locations(img)  # number_of_times_to_upsample=1, model="hog"
         if not locs:
             loc = (0, w, h, 0)  # (top, right, bottom, left): the whole image
-        else:  # the face facenet's "central" policy would pick
-            b = np.asarray(locs, np.float64)
-            cx, cy = (b[:, 1] + b[:, 3]) / 2, (b[:, 0] + b[:, 2]) / 2
-            areas = np.clip(b[:, 1] - b[:, 3], 0, None) * np.clip(b[:, 2] - b[:, 0], 0, None)
-            loc = locs[int(np.argmax(np.sqrt(areas) - np.hypot(cx - w / 2, cy - h / 2)))]
+        else:  # the face facenet's face policy ("central") picks, by the same rule
+            b = np.asarray(locs, np.float32)  # (top, right, bottom, left)
+            det = Detections(b[:, [3, 0, 1, 2]], np.ones(len(b)), np.full((len(b), 5, 2), np.nan))
+            loc = locs[det.primary(img.shape, "central")]
         return fr.face_encodings(img, [loc])[0], bool(locs)  # num_jitters=1, model="small"
 
     def loop() -> tuple[np.ndarray, np.ndarray]:

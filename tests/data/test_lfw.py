@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facenet.data.lfw import PairList, default_data_dir, lfw_root, read_pairs
+from facenet.data.lfw import PairList, lfw_root, read_pairs
 from facenet.errors import DataError
 
 
@@ -42,22 +42,25 @@ def test_real_view1_pairs(data_dir: Path, name: str, n: int) -> None:
 
 
 @pytest.mark.data
-def test_lfw_root_finds_shared_data(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FACENET_DATA", str(data_dir))
-    assert default_data_dir() == data_dir.resolve()
-    assert lfw_root() == (data_dir / "lfw").resolve()
+def test_lfw_root_finds_shared_data(data_dir: Path) -> None:
+    assert lfw_root(data_dir) == (data_dir / "lfw").resolve()
     assert lfw_root(data_dir / "lfw") == (data_dir / "lfw").resolve()  # the lfw folder itself
 
 
-def test_lfw_root_missing_is_helpful(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FACENET_DATA", str(tmp_path / "nowhere"))
+def test_lfw_root_missing_is_helpful(tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
-        lfw_root()
+        lfw_root(tmp_path / "nowhere")
     msg = str(err.value)
     assert "--root" in msg and "FACENET_DATA" in msg and "facenet data lfw --download" in msg
-    monkeypatch.delenv("FACENET_DATA")
-    monkeypatch.chdir(tmp_path)
-    assert default_data_dir() == (tmp_path / ".." / "shared" / "data").resolve()
+
+
+def test_data_folder_default_comes_from_settings(tmp_path: Path) -> None:
+    from facenet.settings import Settings
+
+    assert Settings.from_env({"FACENET_DATA": str(tmp_path)}).face_data_or_default() == tmp_path
+    assert Settings.from_env({}).face_data_or_default() == Path("../shared/data")
+    s = Settings.from_env({"FACENET_HOME": str(tmp_path / "home")})
+    assert s.models_dir == tmp_path / "home" / "models" and s.cache_dir == tmp_path / "home" / "cache"
 
 
 # --- synthetic trees -------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from facenet.eval.calibrate import ThresholdCalibrator, calibrate
 
     calibrator = ThresholdCalibrator(target=args.target, far=args.far)
-    calibrator._resolved()  # a bad --target/--far is a usage error before anything is loaded
+    calibrator.check_params()  # a bad --target/--far is a usage error before anything is loaded
     pairs, source, halves = _pairs(args)
     pipe = build_pipeline(args)
     res = calibrate(pipe, pairs, calibrator, progress=not args.no_progress, source=source, fold_names=halves)

@@ -21,14 +21,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from facenet.data.lfw import default_data_dir, read_pairs
+    from facenet.data.lfw import read_pairs
     from facenet.detect.draw import draw_detections, save_rgb
     from facenet.distance import pairwise_squared_l2
     from facenet.eval.benchmark import evaluate_pairs
     from facenet.eval.matrix_figure import plot_distance_matrix
     from facenet.pipeline import FacePipeline
 
-    root = (Path(args.data) if args.data else default_data_dir()) / "lfw"
+    from facenet.settings import Settings
+
+    root = (Path(args.data) if args.data else Settings.from_env().face_data_or_default()) / "lfw"
     if not root.is_dir():
         error(f"no LFW at {root}; pass --data DIR (the folder holding lfw/) or get it with `facenet data lfw --download DIR`")
         return 1

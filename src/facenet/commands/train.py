@@ -38,7 +38,10 @@ def _opt_type(t: str):
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import os
+
     from facenet.train.config import TrainConfig
+    from facenet.train.distributed import launch_from_env
     from facenet.train.loop import train
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     resume = None
     if args.resume:
         resume = Path(cfg.out) if args.resume == "auto" else Path(args.resume)
-    r = train(cfg, resume=resume, progress=not args.no_progress)
+    r = train(cfg, resume=resume, progress=not args.no_progress, launch=launch_from_env(os.environ))
     losses = r.losses
     summary = {"run_dir": str(r.run_dir), "steps": r.steps, "checkpoint": str(r.checkpoint) if r.checkpoint else None,
                "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,

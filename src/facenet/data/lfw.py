@@ -29,11 +29,6 @@ from facenet.errors import DataError
 
 PathLike = Union[str, os.PathLike]
 
-#: Environment variable naming the shared data folder (the one holding ``lfw/``).
-DATA_ENV_VAR = "FACENET_DATA"
-#: Data folder used when ``FACENET_DATA`` is unset, relative to the current directory.
-DEFAULT_DATA_DIR = "../shared/data"
-
 _INDEX_RE = re.compile(r"[0-9]+")
 
 
@@ -208,32 +203,20 @@ def read_pairs(pairs_file: PathLike, root: PathLike, check_exists: bool = True) 
     return PairList(paths_a=paths_a, paths_b=paths_b, same=same, folds=folds)
 
 
-def default_data_dir() -> Path:
-    """The shared data folder: ``$FACENET_DATA`` if set, else ``../shared/data`` (resolved
-    against the current directory)."""
-    env = os.environ.get(DATA_ENV_VAR)
-    base = Path(env).expanduser() if env else Path(DEFAULT_DATA_DIR)
-    return base.resolve()
-
-
-def lfw_root(data_dir: PathLike | None = None) -> Path:
-    """The LFW image folder: ``<data_dir>/lfw`` (``data_dir`` defaults to :func:`default_data_dir`).
-
-    ``data_dir`` may also be the LFW folder itself (one holding ``pairs.txt``). Raises
-    :class:`DataError` with instructions when it cannot be found.
+def lfw_root(data_dir: PathLike) -> Path:
+    """The LFW image folder: ``<data_dir>/lfw``, or ``data_dir`` itself when it is the LFW folder
+    (one holding ``pairs.txt``). The caller names the folder (the CLI's default comes from
+    :class:`facenet.settings.Settings`). Raises :class:`DataError` with instructions when it
+    cannot be found.
     """
-    base = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
+    base = Path(data_dir).expanduser().resolve()
     candidate = base / "lfw"
     if candidate.is_dir():
         return candidate
     if base.is_dir() and (base / "pairs.txt").is_file():
         return base
-    origin = (
-        "given data folder" if data_dir is not None
-        else f"${DATA_ENV_VAR}" if os.environ.get(DATA_ENV_VAR) else f"default {DEFAULT_DATA_DIR}"
-    )
     raise DataError(
-        f"LFW not found: no folder {candidate} ({origin}). Point to it with --root DIR or the "
-        f"{DATA_ENV_VAR} environment variable (the folder that contains lfw/), or fetch it with "
+        f"LFW not found: no folder {candidate}. Point to it with --root DIR or the FACENET_DATA "
+        "environment variable (the folder that contains lfw/), or fetch it with "
         "`facenet data lfw --download DIR` and then set FACENET_DATA=DIR."
     )

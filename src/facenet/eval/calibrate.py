@@ -75,8 +75,9 @@ class ThresholdCalibrator:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"ThresholdCalibrator({args})"
 
-    def _resolved(self) -> tuple[str, Optional[float]]:
-        """Checked (target, far); raises ValueError with the project's message."""
+    def check_params(self) -> tuple[str, Optional[float]]:
+        """The checked parameters as (target, far), the target resolved (a ``far`` selects "far");
+        raises ValueError with the project's message. :meth:`fit` calls it first."""
         target = check_option(self.target, "target", _TARGETS, owner="ThresholdCalibrator")
         far = check_scalar(self.far, "far", float, min_val=0.0, max_val=1.0, include="left",
                            owner="ThresholdCalibrator", allow_none=True)
@@ -99,7 +100,7 @@ class ThresholdCalibrator:
             self, fitted. Raises :class:`~facenet.errors.DataError` when the pairs are all of one
             class (or have NaN distances), ValueError for bad parameters or shapes.
         """
-        target, far = self._resolved()
+        target, far = self.check_params()
         fpr, tpr, thresholds = roc_curve(distances, same)  # validates shapes, labels, finiteness
         d = np.asarray(distances, dtype=np.float64)
         s = np.asarray(same).astype(bool)
@@ -337,7 +338,7 @@ def calibrate(pipeline: Any, pairs: PairList, calibrator: ThresholdCalibrator, p
     from facenet.distance import squared_l2
     from facenet.eval.benchmark import embed_paths
 
-    calibrator._resolved()  # bad parameters fail now, not after minutes of embedding
+    calibrator.check_params()  # bad parameters fail now, not after minutes of embedding
     if len(pairs) == 0:
         raise DataError("No pairs to calibrate on.")
     paths = pairs.unique_paths()

@@ -1,9 +1,11 @@
-"""Distributed data parallel helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)."""
+"""Distributed data parallel helpers. torchrun describes the job in environment variables
+(WORLD_SIZE, LOCAL_RANK, ...); the command line reads them (:func:`launch_from_env`) and hands
+the trainer a :class:`Launch`, so the library itself reads no environment."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 import torch.distributed as dist
@@ -26,14 +28,27 @@ class DistContext:
         return self.rank == 0
 
 
-def init_from_env(device_type: str) -> DistContext:
-    """Join the process group torchrun describes (gloo on CPU, nccl on CUDA); 1 process: no-op."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+@dataclass(frozen=True)
+class Launch:
+    """How the job was started: world_size processes, this one's local_rank (1 process: 1, 0)."""
+
+    world_size: int = 1
+    local_rank: int = 0
+
+
+def launch_from_env(environ: Mapping[str, str]) -> Launch:
+    """The :class:`Launch` torchrun describes in ``environ`` (the CLI passes ``os.environ``)."""
+    return Launch(int(environ.get("WORLD_SIZE", "1")), int(environ.get("LOCAL_RANK", "0")))
+
+
+def init_process_group(launch: Launch, device_type: str) -> DistContext:
+    """Join the process group of a multi-process launch (gloo on CPU, nccl on CUDA; torch reads
+    the rendezvous address torchrun set); 1 process: no-op."""
+    if launch.world_size <= 1:
         return DistContext()
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return DistContext(dist.get_rank(), dist.get_world_size(), launch.local_rank)
 
 
 def gather_with_grad(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:

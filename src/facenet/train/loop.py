@@ -13,7 +13,7 @@ import torch
 
 from facenet.train.checkpoint import load_checkpoint, save_checkpoint
 from facenet.train.config import TrainConfig
-from facenet.train.distributed import DistContext, all_reduce_mean, gather_with_grad, init_from_env, shutdown
+from facenet.train.distributed import DistContext, Launch, all_reduce_mean, gather_with_grad, init_process_group, shutdown
 from facenet.train.optim import build_optimizer, build_scheduler, param_groups
 
 
@@ -61,18 +61,21 @@ def _local_slice(indices: list[int], ctx: DistContext) -> list[int]:
     return indices[ctx.rank * n : (ctx.rank + 1) * n]
 
 
-def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True) -> TrainResult:
+def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
+          launch: Launch | None = None) -> TrainResult:
     """Train (or fine-tune) an embedding. ``resume``: a checkpoint (or run folder) to continue.
 
-    Under torchrun every process takes an equal slice of each global P×K batch; embeddings are
-    all-gathered so mining and the loss see the global batch, exactly as one process would.
+    launch: how the job was started (``facenet.train.distributed.launch_from_env(os.environ)``
+    under torchrun, as ``facenet train`` does); None: one process. With several processes each
+    takes an equal slice of each global P×K batch; embeddings are all-gathered so mining and the
+    loss see the global batch, exactly as one process would.
     """
     from facenet.data.sampler import PKSampler
     from facenet.losses import TripletLoss
     from facenet.models.registry import create_model
 
     device = resolve_device(cfg.device)
-    ctx = init_from_env(device.type)
+    ctx = init_process_group(launch or Launch(), device.type)
     if ctx.enabled and device.type == "cuda":
         device = torch.device("cuda", ctx.local_rank)
     if (cfg.people_per_batch * cfg.images_per_person) % ctx.world_size:
