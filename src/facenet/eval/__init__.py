@@ -16,10 +16,12 @@ from facenet.eval.protocol import (
     threshold_at_far,
     val_far,
 )
+from facenet.eval.calibrate import CalibrationResult, NotFittedError, ThresholdCalibrator, calibrate, folder_pairs, view1_pairs
 from facenet.eval.report import FoldRow, VerificationReport, report_from_distances
 
 __all__ = [
-    "FoldRow", "KFoldResult", "VerificationReport", "accuracy", "auc", "best_threshold", "eer", "kfold_evaluate",
+    "CalibrationResult", "FoldRow", "KFoldResult", "NotFittedError", "ThresholdCalibrator", "calibrate", "folder_pairs",
+    "view1_pairs", "VerificationReport", "accuracy", "auc", "best_threshold", "eer", "kfold_evaluate",
     "plot_roc", "report_from_distances", "roc_curve", "threshold_at_far", "val_far",
 ]
 
