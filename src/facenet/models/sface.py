@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from facenet.models.config import ModelConfig
 from facenet.models.embedder import OnnxEmbedder
@@ -37,9 +36,10 @@ SFACE = ModelConfig(
 CONFIGS = (SFACE,)
 
 
-def build(config: ModelConfig, pretrained: bool = True, *, cache_dir: Path | None = None,
-          **kwargs: Any) -> OnnxEmbedder:
-    """SFace on OpenCV DNN or ONNX Runtime (``kwargs``: ``backend``, ``threads``, ``batch_size``).
+def build(config: ModelConfig, pretrained: bool = True, *, backend: str = "opencv", threads: int | None = None,
+          batch_size: int = 32, cache_dir: Path | None = None) -> OnnxEmbedder:
+    """SFace on OpenCV DNN (``backend="opencv"``) or ONNX Runtime, with ``threads`` and
+    ``batch_size`` as :class:`OnnxEmbedder` takes them.
 
     cache_dir: folder for the prepared (dequantised) graph, keyed by the weight's SHA-256
         (:mod:`facenet.models.graph_cache`; normally ``Settings.from_env().cache_dir``); None:
@@ -47,5 +47,5 @@ def build(config: ModelConfig, pretrained: bool = True, *, cache_dir: Path | Non
     """
     if not pretrained:
         raise ValueError(f"{config.name} ships only as pretrained ONNX weights; use pretrained=True.")
-    return OnnxEmbedder(config, verified_path(WEIGHTS), input_name="data", sha256=WEIGHTS.sha256,
-                        cache_dir=cache_dir, **kwargs)
+    return OnnxEmbedder(config, verified_path(WEIGHTS), input_name="data", backend=backend, threads=threads,
+                        batch_size=batch_size, sha256=WEIGHTS.sha256, cache_dir=cache_dir)
