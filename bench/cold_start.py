@@ -105,15 +105,16 @@ def version(dist: str) -> str | None:
 
 
 def markdown(res: dict[str, Any]) -> str:
-    f, d = res["facenet"], res["face_recognition"]
+    f, d, first = res["facenet"], res["face_recognition"], res["first_start"]
     r = res["ratio_facenet_over_face_recognition"]
+    fr_name = f"face_recognition {res['versions']['face-recognition-ng']} (dlib HOG + ResNet)"
     rows = [
-        "| command (median of %d fresh processes) | wall s | peak RSS MB |" % res["runs"],
+        f"| command (median of {res['runs']} fresh processes) | wall s | peak RSS MB |",
         "|---|---|---|",
         f"| `facenet verify A B` (YuNet + SFace, OpenCV) | {f['median_wall_s']:.2f} | {f['median_peak_rss_mb']:.0f} |",
-        f"| face_recognition {res['versions']['face-recognition-ng']} (dlib HOG + ResNet) | {d['median_wall_s']:.2f} | {d['median_peak_rss_mb']:.0f} |",
+        f"| {fr_name} | {d['median_wall_s']:.2f} | {d['median_peak_rss_mb']:.0f} |",
         f"| ratio facenet / face_recognition | {r['wall']:.2f} | {r['peak_rss']:.2f} |",
-        f"| facenet first start (empty graph cache, not in the median) | {res['first_start']['wall_s']:.2f} | {res['first_start']['peak_rss_mb']:.0f} |",
+        f"| facenet first start (warm-up, not in the median) | {first['wall_s']:.2f} | {first['peak_rss_mb']:.0f} |",
     ]
     heavy = ", ".join(res["facenet_heavy_imports"]) or "none"
     return "\n".join(rows) + f"\n\nHeavy packages imported by `facenet verify`: {heavy}. Photos: {res['a']}, {res['b']}.\n"
