@@ -1,5 +1,7 @@
-"""Verification metrics and plots. Importing this package does not import matplotlib:
-:func:`plot_roc` loads it on first use."""
+"""Verification metrics, reports, threshold calibration and plots. Importing this package does
+not import matplotlib: :func:`plot_roc` loads it on first use. (The function that calibrates a
+pipeline on pairs is ``facenet.eval.calibrate.calibrate``: not re-exported here, where its name
+would hide the module.)"""
 
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ from facenet.eval.protocol import (
     threshold_at_far,
     val_far,
 )
-from facenet.eval.calibrate import CalibrationResult, NotFittedError, ThresholdCalibrator, calibrate, folder_pairs, view1_pairs
+from facenet.eval.calibrate import CalibrationResult, NotFittedError, ThresholdCalibrator, folder_pairs, view1_pairs
 from facenet.eval.report import FoldRow, VerificationReport, report_from_distances
 
 __all__ = [
-    "CalibrationResult", "FoldRow", "KFoldResult", "NotFittedError", "ThresholdCalibrator", "calibrate", "folder_pairs",
+    "CalibrationResult", "FoldRow", "KFoldResult", "NotFittedError", "ThresholdCalibrator", "folder_pairs",
     "view1_pairs", "VerificationReport", "accuracy", "auc", "best_threshold", "eer", "kfold_evaluate",
     "plot_roc", "report_from_distances", "roc_curve", "threshold_at_far", "val_far",
 ]
