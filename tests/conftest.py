@@ -15,6 +15,20 @@ def _data_dir() -> Path:
     return Path(os.environ.get("FACENET_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def facenet_home(tmp_path_factory: pytest.TempPathFactory):
+    """Registered models and prepared-graph caches go to a folder of the test run, never to the
+    user's ~/.cache/facenet (shared by the xdist workers: cache writes are atomic)."""
+    home = tmp_path_factory.getbasetemp().parent / "facenet_home"
+    old = os.environ.get("FACENET_HOME")
+    os.environ["FACENET_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("FACENET_HOME", None)
+    else:
+        os.environ["FACENET_HOME"] = old
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The shared face data folder (holding lfw/, celeba-wild/, orl/)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,7 +111,11 @@ def align_folder(src: str | Path, dst: str | Path, detector: str = "mtcnn", size
         results = (_align_one((*j, crp)) for j in jobs)
         _collect(results, jobs, report, src, bar)
     else:
-        with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(detector, (size, size), template, policy, 1)) as pool:
+        # spawn, not fork: a child forked after the parent used OpenCV's or torch's thread pools can
+        # deadlock on their locks (seen in cv2.setNumThreads).
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(detector, (size, size), template, policy, 1)) as pool:
             _collect(pool.map(_align_one, [(*j, None) for j in jobs], chunksize=8), jobs, report, src, bar)
     bar.close()
     dst.mkdir(parents=True, exist_ok=True)

@@ -87,13 +87,13 @@ def create_model(name: str = "sface", pretrained: bool | None = None, settings: 
     s = settings if settings is not None else Settings.from_env()
     reg = models(s)
     entry = _onnx_entry(Path(name)) if _is_onnx_path(name) else reg.entry(name)
+    kwargs.setdefault("cache_dir", s.cache_dir)
     if entry.bound:  # an exported ONNX file: trained weights only
         if pretrained is False:
             raise ValueError(f"{name!r} is a trained model (an ONNX file); it has no untrained form.")
         return reg.build_entry(entry, **kwargs)
     if pretrained is None:
         pretrained = entry.config.weights is not None
-    kwargs.setdefault("cache_dir", s.cache_dir)
     return reg.build_entry(entry, pretrained=pretrained, **kwargs)
 
 
