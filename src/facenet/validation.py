@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable, Sequence, TypeVar
+from typing import Any, Iterable, TypeVar
 
 T = TypeVar("T")
 

@@ -27,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
     from facenet.eval.benchmark import evaluate_pairs
     from facenet.eval.matrix_figure import plot_distance_matrix
     from facenet.pipeline import FacePipeline
-
     from facenet.settings import Settings
 
     root = (Path(args.data) if args.data else Settings.from_env().face_data_or_default()) / "lfw"

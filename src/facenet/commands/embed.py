@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from facenet.commands.common import (add_pipeline_args, atomic_output, build_pipeline, check_output_path, emit_result,
-                                     load_each, read_path_list, warn)
+from facenet.commands.common import (
+    add_pipeline_args,
+    atomic_output,
+    build_pipeline,
+    check_output_path,
+    emit_result,
+    load_each,
+    read_path_list,
+    warn,
+)
 from facenet.errors import UsageError
 
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facenet.commands.common import (add_pipeline_args, atomic_output, build_pipeline, check_output_path, emit_result,
-                                     error, load_each, read_path_list, warn)
+from facenet.commands.common import (
+    add_pipeline_args,
+    atomic_output,
+    build_pipeline,
+    check_output_path,
+    emit_result,
+    error,
+    load_each,
+    read_path_list,
+    warn,
+)
 from facenet.errors import UsageError
 
 
@@ -38,9 +47,10 @@ def _figure_path(path: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from facenet.distance import pairwise_squared_l2
     from facenet.eval.matrix_figure import plot_distance_matrix
-    import numpy as np
 
     paths = read_path_list(args.list, args.images)
     if len(paths) < 2:

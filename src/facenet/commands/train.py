@@ -36,9 +36,8 @@ def _opt_type(t: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import os
+    from pathlib import Path
 
     from facenet.train.config import TrainConfig
     from facenet.train.distributed import launch_from_env

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from facenet.detect.nms import batched_nms
 from facenet.detect.catalog import ONET_WEIGHTS, PNET_WEIGHTS, RNET_WEIGHTS
+from facenet.detect.nms import batched_nms
 from facenet.detect.types import Detections, DetectorConfig, check_rgb_image
 from facenet.validation import check_floats, check_scalar
 from facenet.weights import WeightFile, verified_path

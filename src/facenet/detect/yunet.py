@@ -12,6 +12,7 @@ from facenet.detect.types import Detections, DetectorConfig, check_rgb_image
 from facenet.validation import check_scalar, check_unit_interval
 from facenet.weights import verified_path
 
+
 def build(config: DetectorConfig, score_threshold: float | None = None, nms_threshold: float | None = None,
           max_side: int | None = None) -> "YuNet":
     """A :class:`YuNet` with ``config.defaults`` for the options not given."""

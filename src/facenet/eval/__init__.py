@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from facenet.eval.calibrate import CalibrationResult, NotFittedError, ThresholdCalibrator, folder_pairs, view1_pairs
 from facenet.eval.protocol import (
     KFoldResult,
     accuracy,
@@ -18,7 +19,6 @@ from facenet.eval.protocol import (
     threshold_at_far,
     val_far,
 )
-from facenet.eval.calibrate import CalibrationResult, NotFittedError, ThresholdCalibrator, folder_pairs, view1_pairs
 from facenet.eval.report import FoldRow, VerificationReport, report_from_distances
 
 __all__ = [
