@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facenet.align.folder import iter_images
+from facenet.data.files import iter_images
 from facenet.data.images import load_image
 from facenet.distance import pairwise_squared_l2
 from facenet.eval.benchmark import embed_paths

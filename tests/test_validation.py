@@ -159,3 +159,40 @@ def test_check_type():
     # Array-likes are named by type only (no huge repr in the message).
     with pytest.raises(ValueError, match=_exact("The 'module' parameter must be a torch.nn.Module. Got ndarray instead.")):
         check_type(np.zeros((1000, 1000)), "module", dict, what="a torch.nn.Module")
+
+
+def test_infinity_is_refused_unless_a_bound_includes_it():
+    import math
+
+    from facenet.validation import check_scalar
+
+    with pytest.raises(ValueError, match=r"must be a float in \[0, inf\). Got inf instead."):
+        check_scalar(math.inf, "lr", float, min_val=0.0)
+    assert check_scalar(math.inf, "t", float, min_val=0.0, max_val=math.inf) == math.inf
+    with pytest.raises(ValueError):
+        check_scalar(-math.inf, "t", float)
+
+
+def test_numpy_scalars_read_as_plain_numbers_in_messages():
+    import numpy as np
+
+    from facenet.validation import check_scalar
+
+    with pytest.raises(ValueError, match=r"Got nan instead."):
+        check_scalar(np.float64("nan"), "x", float)
+    assert check_scalar(np.int64(3), "k", int, min_val=1) == 3 and type(check_scalar(np.int64(3), "k", int)) is int
+
+
+def test_check_ints_and_sequences_only():
+    import numpy as np
+
+    from facenet.validation import check_floats, check_ints
+
+    assert check_ints((112, 96), "input_size", 2, min_val=8) == (112, 96)
+    assert check_ints(np.array([4, 5]), "size", 2) == (4, 5)
+    with pytest.raises(ValueError, match=r"The 'input_size' parameter of F must be a sequence of 2 ints in \[8, inf\). Got \(112,\) instead."):
+        check_ints((112,), "input_size", 2, min_val=8, owner="F")
+    with pytest.raises(ValueError, match="sequence of 2 ints"):
+        check_ints((112, 7), "input_size", 2, min_val=8)
+    with pytest.raises(ValueError, match="sequence of 2 floats"):
+        check_floats({0.1, 0.2}, "t", 2)  # a set has no order

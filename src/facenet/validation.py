@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable, TypeVar
+from typing import Any, Iterable, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -55,19 +55,37 @@ def check_scalar(value: Any, name: str, target: type | tuple[type, ...], *, min_
     if max_val is None:
         hi_b = ")"
     expected = f"{_kind(target)} in {lo_b}{lo}, {hi}{hi_b}" + (" or None" if allow_none else "")
-    msg = f"{_where(name, owner)} must be {expected}. Got {value!r} instead."
+    msg = f"{_where(name, owner)} must be {expected}. Got {_show(value)} instead."
     wants_float = _kind(target) == "a float"
     ok_type = isinstance(value, numbers.Real) if wants_float else isinstance(value, numbers.Integral)
     if isinstance(value, bool) or not ok_type:
         raise ValueError(msg)
     v = float(value) if wants_float else int(value)
-    if wants_float and math.isnan(v):
+    if wants_float and not math.isfinite(v) and not (math.isinf(v) and _allows_inf(v, min_val, max_val, include)):
         raise ValueError(msg)
     if min_val is not None and (v < min_val or (v == min_val and include in ("right", "neither"))):
         raise ValueError(msg)
     if max_val is not None and (v > max_val or (v == max_val and include in ("left", "neither"))):
         raise ValueError(msg)
     return v
+
+
+def _allows_inf(v: float, min_val: float | None, max_val: float | None, include: str) -> bool:
+    """An infinite value passes only when a bound is itself infinite and included."""
+    if v > 0:
+        return max_val is not None and math.isinf(max_val) and include in ("both", "right")
+    return min_val is not None and math.isinf(min_val) and include in ("both", "left")
+
+
+def _show(value: Any) -> str:
+    """``repr`` for messages, numpy scalars as the plain number they hold."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        try:
+            return repr(item())
+        except (TypeError, ValueError):
+            pass
+    return repr(value)
 
 
 def check_option(value: Any, name: str, options: Iterable[T], *, owner: str | None = None) -> T:
@@ -100,12 +118,34 @@ def check_floats(value: Any, name: str, length: int, *, min_val: float | None = 
         hi = "inf" if max_val is None else f"{max_val:g}"
         rng = f" in {lo_b if min_val is not None else '('}{lo}, {hi}{hi_b if max_val is not None else ')'}"
     msg = f"{_where(name, owner)} must be a sequence of {length} floats{rng}. Got {value!r} instead."
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != length:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np_ndarray())) or len(value) != length:
         raise ValueError(msg)
     try:
         return tuple(check_scalar(v, name, float, min_val=min_val, max_val=max_val, include=include) for v in value)
     except ValueError:
         raise ValueError(msg) from None
+
+
+def check_ints(value: Any, name: str, length: int, *, min_val: int | None = None, owner: str | None = None) -> tuple[int, ...]:
+    """A sequence of exactly ``length`` ints, each at least ``min_val`` (e.g. an (H, W) size).
+
+    "The 'input_size' parameter of FaceFolder must be a sequence of 2 ints in [8, inf). Got (112,) instead."
+    """
+    rng = f" in [{min_val}, inf)" if min_val is not None else ""
+    msg = f"{_where(name, owner)} must be a sequence of {length} ints{rng}. Got {value!r} instead."
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np_ndarray())) or len(value) != length:
+        raise ValueError(msg)
+    try:
+        return tuple(check_scalar(v, name, int, min_val=min_val) for v in value)
+    except ValueError:
+        raise ValueError(msg) from None
+
+
+def np_ndarray() -> type:
+    """numpy's array type (imported lazily: this module is at the bottom of the package)."""
+    import numpy as np
+
+    return np.ndarray
 
 
 def check_type(value: Any, name: str, target: type | tuple[type, ...], *, owner: str | None = None,

@@ -117,7 +117,6 @@ def test_equals_pml_triplet_margin_loss(seed, reduction, reducer):
     # PML TripletMarginLoss on the same explicit triplets (indices_tuple), with squared L2
     # (LpDistance power=2, no normalisation) and the reducer matching our reduction:
     # MeanReducer = "mean", AvgNonZeroReducer = "mean_active", SumReducer = "sum".
-    pytest.importorskip("pytorch_metric_learning")
     from pytorch_metric_learning import reducers
     from pytorch_metric_learning.distances import LpDistance
     from pytorch_metric_learning.losses import TripletMarginLoss

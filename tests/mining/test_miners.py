@@ -252,7 +252,7 @@ def test_argument_validation():
 
 
 def pml_triplets(emb, labels, margin, kind):
-    pml = pytest.importorskip("pytorch_metric_learning")
+    import pytorch_metric_learning as pml  # pinned in requirements-dev.txt: imported plainly, never skipped
     from pytorch_metric_learning.distances import LpDistance
     from pytorch_metric_learning.miners import TripletMarginMiner
 
@@ -296,7 +296,6 @@ def test_batch_hard_equals_pml_batch_hard_and_agrees_with_pml_hard(seed, b, c):
     # PML's BatchHardMiner is the same rule (hardest positive, hardest negative per anchor).
     # PML "hard" = ALL triplets with d(a,n) <= d(a,p) (loss >= margin): an anchor has one iff its
     # batch-hard triplet is itself hard, since that triplet maximises d(a,p) - d(a,n).
-    pytest.importorskip("pytorch_metric_learning")
     from pytorch_metric_learning.distances import LpDistance
     from pytorch_metric_learning.miners import BatchHardMiner as PMLBatchHard
 
