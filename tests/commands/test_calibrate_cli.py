@@ -106,3 +106,23 @@ def test_errors(argv: list[str], code: int, message: str, capsys: pytest.Capture
     assert main(["calibrate", *argv, "--no-progress"]) == code
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_calibrate_an_uncalibrated_model(lfw_dir, tmp_path, capsys):
+    """Calibration is how an uncalibrated model gets a threshold: it must not need one first."""
+    import shutil
+
+    from facenet.cli import main
+
+    for person in ("Aaron_Peirsol", "Abdullah_Gul"):
+        (tmp_path / person).mkdir()
+        for p in sorted((lfw_dir / person).glob("*.jpg"))[:2]:
+            shutil.copy(p, tmp_path / person / p.name)
+    assert main(["calibrate", "--folder", str(tmp_path), "--embedder", "nns2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "threshold in use now none (the model is uncalibrated)" in out
+    assert main(["calibrate", "--folder", str(tmp_path), "--embedder", "nns2", "--no-progress", "--json"]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)
+    assert res["current_threshold"] is None and 0.0 <= res["threshold"] <= 4.0

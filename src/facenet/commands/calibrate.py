@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
           + (f"pairs from {source}" if args.folder else f"{source} pairs"))
     print(f"  chosen for   {goal}; {c.n_same_:,} same / {c.n_diff_:,} different pairs, {res.n_images:,} images")
     print(f"  pipeline     {res.detector} + {res.embedder}, flip {'on' if res.flip else 'off'}; "
-          f"threshold in use now {res.current_threshold:.4f}")
+          + ("threshold in use now " + (f"{res.current_threshold:.4f}" if res.current_threshold is not None
+                                       else "none (the model is uncalibrated)")))
     for h in res.heldout:
         print(f"  held out     {h['half']} ({h['n_pairs']:,} pairs) at {h['fitted_on']}'s threshold "
               f"{h['threshold']:.4f}: accuracy {100 * h['accuracy']:.2f}%, FAR {100 * h['far']:.2f}%, "

@@ -60,19 +60,42 @@ def embed_paths(pipeline: Any, paths: Sequence[Path], chunk: int = 64, progress:
     return emb, found, time.perf_counter() - t0
 
 
+@dataclass(frozen=True)
+class PairDistances:
+    """Each distinct image of a pair list embedded once, and the pairs' distances.
+
+    distances: (P,) float32 squared L2. same: (P,) bool. folds: (P,) int.
+    paths: the distinct images (N). face_found: (N,) bool. seconds: embedding wall time.
+    """
+
+    distances: np.ndarray
+    same: np.ndarray
+    folds: np.ndarray
+    paths: list[Path]
+    face_found: np.ndarray
+    seconds: float
+
+
+def pair_distances(pipeline: Any, pairs: Any, progress: bool = True, desc: str = "pairs") -> PairDistances:
+    """Embed every distinct image of ``pairs`` (a :class:`facenet.data.lfw.PairList`) once with
+    ``pipeline`` and measure each pair (DataError for an empty list)."""
+    if len(pairs) == 0:
+        raise DataError("No pairs to embed (the pair list is empty).")
+    paths = pairs.unique_paths()
+    emb, found, seconds = embed_paths(pipeline, paths, progress=progress, desc=desc)
+    ia, ib = pairs.index_pairs(paths)
+    return PairDistances(squared_l2(emb[ia], emb[ib]), np.asarray(pairs.same, bool), np.asarray(pairs.folds),
+                         list(paths), found, seconds)
+
+
 def evaluate_pairs(pipeline: Any, pairs: Any, far_target: float = 1e-3, progress: bool = True) -> PairEvaluation:
     """Embed each distinct image of ``pairs`` (a :class:`facenet.data.lfw.PairList`) once and score
     the pairs with :func:`~facenet.eval.report.report_from_distances`: with two folds or more, each
     fold's thresholds are chosen on the other folds; with one fold, accuracy is at the pipeline's
     calibrated ``threshold`` (not reported when it is None)."""
     far_target = check_scalar(far_target, "far_target", float, min_val=0.0, max_val=1.0, owner="evaluate_pairs")
-    if len(pairs) == 0:
-        raise DataError("No pairs to evaluate (the pair list is empty).")
-    paths = pairs.unique_paths()
-    emb, found, seconds = embed_paths(pipeline, paths, progress=progress, desc="LFW")
-    ia, ib = pairs.index_pairs(paths)
-    dist = squared_l2(emb[ia], emb[ib])
-    same, folds = np.asarray(pairs.same, bool), np.asarray(pairs.folds)
+    pd = pair_distances(pipeline, pairs, progress=progress, desc="LFW")
+    dist, same, folds, paths, found, seconds = pd.distances, pd.same, pd.folds, pd.paths, pd.face_found, pd.seconds
     report = report_from_distances(
         dist, same, folds, far_target=far_target, calibrated_threshold=getattr(pipeline, "threshold", None),
         n_images=len(paths), no_face=int((~found).sum()), seconds=seconds, **describe_pipeline(pipeline),

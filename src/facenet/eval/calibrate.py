@@ -279,7 +279,7 @@ class CalibrationResult:
     detector: str
     embedder: str
     flip: bool
-    current_threshold: float
+    current_threshold: float | None
     n_images: int
     no_face: int
     seconds: float
@@ -335,23 +335,17 @@ def calibrate(pipeline: Any, pairs: PairList, calibrator: ThresholdCalibrator, p
         fold_names: names of the two halves for the report (View 1: ``VIEW1_NAMES``); default
             "fold 0", "fold 1".
     """
-    from facenet.distance import squared_l2
-    from facenet.eval.benchmark import embed_paths
+    from facenet.eval.benchmark import pair_distances
 
     calibrator.check_params()  # bad parameters fail now, not after minutes of embedding
-    if len(pairs) == 0:
-        raise DataError("No pairs to calibrate on.")
-    paths = pairs.unique_paths()
-    emb, found, seconds = embed_paths(pipeline, paths, progress=progress, desc="calibrate")
-    ia, ib = pairs.index_pairs(paths)
-    d = squared_l2(emb[ia], emb[ib])
-    s = np.asarray(pairs.same, bool)
+    pd = pair_distances(pipeline, pairs, progress=progress, desc="calibrate")
+    d, s, paths, found, seconds = pd.distances, pd.same, pd.paths, pd.face_found, pd.seconds
     calibrator.fit(d, s)
     return CalibrationResult(
         calibrator=calibrator, source=source,
         detector=str(getattr(pipeline.detector, "name", type(pipeline.detector).__name__)),
         embedder=pipeline.embedder.config.name, flip=bool(pipeline.flip),
-        current_threshold=float(pipeline.threshold), n_images=len(paths), no_face=int((~found).sum()),
+        current_threshold=None if pipeline.threshold is None else float(pipeline.threshold), n_images=len(paths), no_face=int((~found).sum()),
         seconds=float(seconds), heldout=_heldout(calibrator, d, s, np.asarray(pairs.folds), fold_names),
         distances=d, same=s, folds=np.asarray(pairs.folds),
     )
