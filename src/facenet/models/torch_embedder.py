@@ -9,6 +9,7 @@ import numpy as np
 
 from facenet.models.base import Embedder
 from facenet.models.config import ModelConfig
+from facenet.validation import check_option, check_scalar, check_type
 
 
 class TorchEmbedder(Embedder):
@@ -29,14 +30,10 @@ class TorchEmbedder(Embedder):
                  threads: int | None = None) -> None:
         import torch
 
-        if not isinstance(module, torch.nn.Module):
-            raise ValueError(f"The 'module' parameter must be a torch.nn.Module. Got {type(module).__name__} instead.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"The 'batch_size' parameter must be an int in [1, inf). Got {batch_size!r} instead.")
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"The 'threads' parameter must be an int in [1, inf) or None. Got {threads!r} instead.")
-        if config.channel_order not in ("RGB", "BGR"):
-            raise ValueError(f"The 'channel_order' of {config.name} must be 'RGB' or 'BGR'. Got {config.channel_order!r} instead.")
+        check_type(module, "module", torch.nn.Module, owner="TorchEmbedder", what="a torch.nn.Module")
+        batch_size = check_scalar(batch_size, "batch_size", int, min_val=1, owner="TorchEmbedder")
+        threads = check_scalar(threads, "threads", int, min_val=1, owner="TorchEmbedder", allow_none=True)
+        check_option(config.channel_order, "channel_order", ("RGB", "BGR"), owner=f"the {config.name} config")
         try:
             self.device = torch.device(device)
         except (RuntimeError, TypeError) as exc:
