@@ -16,9 +16,16 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from facenet.errors import FacenetError, UsageError
+from facenet.validation import check_type
 
 #: Version of the gallery schema; a backend migrates older galleries forward when it opens them.
 SCHEMA_VERSION = 1
+
+#: Longest subject name (characters, after stripping).
+MAX_NAME_LENGTH = 200
+
+#: How far from 1 an enrolled embedding's L2 norm may be.
+UNIT_NORM_TOLERANCE = 1e-3
 
 
 class GalleryError(FacenetError):
@@ -110,6 +117,17 @@ class GalleryStore(Protocol):
 
     ``generation`` increases with every committed change (search indexes use it to know they
     are stale). All writes are single transactions; concurrent processes are safe.
+
+    Precisely (the contract tests in tests/gallery/test_store_contract.py check it): every write
+    that changes subjects or faces (add_faces that adds a face or creates a subject, rename,
+    merge, remove_subject, remove_faces that removes something) bumps ``generation`` by exactly
+    1 in its own transaction; a write that changes nothing (every photo already enrolled, an
+    unknown face id) and ``set_meta`` leave it alone (metadata is not what an index is built
+    from). So an index at generation g that sees ``add_faces`` take the store from g to g + 1
+    knows that those faces were the whole change. Names go through :func:`check_subject_name`
+    (stripped; "Ann " and "Ann" are one subject). Unknown names raise
+    :func:`subject_not_found`'s error. A face with photo_sha256 "" (a bare embedding) is never
+    a duplicate.
     """
 
     identity: ModelIdentity
@@ -151,3 +169,70 @@ class GalleryStore(Protocol):
     def set_meta(self, key: str, value: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+def check_subject_name(name: Any, param: str = "name", owner: str | None = None) -> str:
+    """A subject name, stripped: non-empty, at most MAX_NAME_LENGTH characters, no control
+    characters (newlines, tabs). ValueError in facenet.validation's words otherwise."""
+    check_type(name, param, str, owner=owner, what="a string")
+    stripped = name.strip()
+    where = f"The {param!r} parameter" + (f" of {owner}" if owner else "")
+    if not stripped:
+        raise ValueError(f"{where} must be a non-empty name. Got {name!r} instead.")
+    if len(stripped) > MAX_NAME_LENGTH:
+        raise ValueError(f"{where} must be a name of at most {MAX_NAME_LENGTH} characters. "
+                         f"Got {len(stripped)} characters instead.")
+    if any(not ch.isprintable() and ch != " " for ch in stripped):
+        raise ValueError(f"{where} must be a name without control characters. Got {name!r} instead.")
+    return stripped
+
+
+def subject_not_found(name: str, known: Sequence[str]) -> SubjectNotFoundError:
+    """The error for an unknown subject, naming the closest known names (difflib, like
+    facenet.errors.lookup)."""
+    import difflib
+
+    lowered = {k.lower(): k for k in known}
+    close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return SubjectNotFoundError(f"No subject {name!r} in the gallery.{hint}")
+
+
+def check_new_faces(faces: Sequence[NewFace], identity: ModelIdentity, owner: str | None = None) -> np.ndarray:
+    """Check faces to enrol against the gallery's model; returns their embeddings (N, D) float32.
+
+    Each embedding must be (D,) with D = identity.embedding_size, finite, of unit L2 norm (within
+    UNIT_NORM_TOLERANCE); each box 4 floats; each photo_sha256 "" or 64 hex digits; each source a
+    string. ValueError naming the first bad face otherwise."""
+    import re
+
+    if isinstance(faces, (str, bytes)) or not isinstance(faces, Sequence):
+        raise ValueError(f"The 'faces' parameter{' of ' + owner if owner else ''} must be a sequence of NewFace. "
+                         f"Got {type(faces).__name__} instead.")
+    dim = identity.embedding_size
+    hex64 = re.compile(r"[0-9a-fA-F]{64}")
+    for i, face in enumerate(faces):
+        check_type(face, f"faces[{i}]", NewFace, owner=owner, what="a NewFace")
+        sha = face.photo_sha256
+        if not isinstance(sha, str) or (sha and not hex64.fullmatch(sha)):
+            raise ValueError(f"Face {i} has photo_sha256 {sha!r}; it must be '' or 64 hex digits.")
+        if not isinstance(face.source, str):
+            raise ValueError(f"Face {i} has a source of type {type(face.source).__name__}; it must be a string.")
+        if len(face.box) != 4:
+            raise ValueError(f"Face {i} has a box of {len(face.box)} values; it must be 4 floats (x1, y1, x2, y2).")
+    out = np.empty((len(faces), dim), dtype=np.float32)
+    for i, face in enumerate(faces):
+        emb = np.asarray(face.embedding, dtype=np.float32)
+        if emb.shape != (dim,):
+            raise ValueError(f"Face {i} has an embedding of shape {emb.shape}, but the gallery's model "
+                             f"{identity.describe()} makes ({dim},) embeddings.")
+        out[i] = emb
+    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    if len(bad):
+        raise ValueError(f"Face {bad[0]} has an embedding with NaN or infinite values.")
+    norms = np.linalg.norm(out, axis=1)
+    bad = np.flatnonzero(np.abs(norms - 1.0) > UNIT_NORM_TOLERANCE)
+    if len(bad):
+        raise ValueError(f"Face {bad[0]} has an embedding of L2 norm {norms[bad[0]]:.4f}; gallery embeddings must be "
+                         f"unit length (normalise them first).")
+    return out
