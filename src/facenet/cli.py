@@ -6,10 +6,26 @@ import argparse
 import sys
 from typing import Sequence
 
-from facenet.commands import align, calibrate, data, demo, detect, embed, evaluate, export, matrix, models, train, verify
+from facenet.commands import (
+    align,
+    calibrate,
+    data,
+    demo,
+    detect,
+    embed,
+    enroll,
+    evaluate,
+    export,
+    gallery,
+    identify,
+    matrix,
+    models,
+    train,
+    verify,
+)
 from facenet.errors import FacenetError, UsageError
 
-COMMANDS = (detect, embed, verify, matrix, evaluate, calibrate, models, data, demo, align, train, export)
+COMMANDS = (detect, embed, verify, matrix, evaluate, calibrate, enroll, identify, gallery, models, data, demo, align, train, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,3 +33,18 @@ def save_rgb(image: np.ndarray, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
     return path
+
+
+def draw_named(image: np.ndarray, identified: object, path: str | Path) -> Path:
+    """Save ``image`` with each identified face boxed and labelled with its name and distance
+    (green: known, red: unknown). identified: a :class:`facenet.gallery.results.ImageIdentification`."""
+    out = np.ascontiguousarray(image.copy())
+    t = max(1, round(max(image.shape[:2]) / 400))
+    for f in getattr(identified, "faces", ()):
+        if not all(np.isfinite(f.box)):
+            continue
+        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+        colour = (0, 200, 0) if f.known else (220, 0, 0)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, t)
+        cv2.putText(out, f"{f.name} {f.distance:.2f}", (x1, max(10, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * t, colour, t)
+    return save_rgb(out, path)

@@ -1,0 +1,280 @@
+"""A persistent recognition gallery: enrol people from one photo or more, identify every face of a
+photo with an honest "unknown".
+
+>>> g = Gallery.open("people.gallery")                 # SQLite file (or a postgresql:// URL)
+>>> g.enroll("Ada", ["ada1.jpg", "ada2.jpg"])          # one face per photo; photos kept, not averaged
+>>> g.identify("door.jpg")                             # every face: box, name or "unknown", top-k
+
+The gallery stores which model made its embeddings (:class:`ModelIdentity`) and refuses another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from facenet.data.images import ImageInput, describe_source
+from facenet.errors import FacenetError, ItemError
+from facenet.gallery.results import UNKNOWN, Candidate, EnrolResult, Identification, ImageIdentification
+from facenet.gallery.store import GalleryStore, ModelIdentity, NewFace, SubjectNotFoundError
+from facenet.pipeline import FacePipeline
+from facenet.validation import check_scalar
+
+#: Meta keys the gallery keeps in its store.
+META_THRESHOLD = "identify_threshold"  # a threshold set by the user or `facenet calibrate`
+META_THRESHOLD_SOURCE = "identify_threshold_source"
+META_FPIR = "identify_fpir"  # the false-positive identification rate the automatic threshold aims at
+DEFAULT_FPIR = 1e-2
+
+
+def exact_subject_hits(store: GalleryStore, q: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+    """Exact search over every face of ``store``: per query the k nearest people (name, squared
+    L2 distance of their nearest face), nearest first. q: (Q, D) float32 unit norm."""
+    _, vecs, names = store.all_embeddings()
+    if len(names) == 0:
+        return [[] for _ in range(len(q))]
+    d = np.clip(2.0 - 2.0 * (q @ vecs.T), 0.0, 4.0)
+    order = np.argsort(d, axis=1, kind="stable")
+    out = []
+    for i in range(len(q)):
+        seen: dict[str, float] = {}
+        for j in order[i]:
+            n = names[j]
+            if n not in seen:
+                seen[n] = float(d[i, j])
+                if len(seen) == k:
+                    break
+        out.append(list(seen.items()))
+    return out
+
+
+def identity_of(pipeline: FacePipeline) -> ModelIdentity:
+    """The :class:`ModelIdentity` of the embeddings ``pipeline`` makes."""
+    cfg = pipeline.embedder.config
+    sha = cfg.weights.sha256 if cfg.weights is not None else ""
+    return ModelIdentity(model=cfg.name, weights_sha256=sha, embedding_size=int(cfg.embedding_size), flip=bool(pipeline.flip))
+
+
+def photo_sha256(image: ImageInput) -> str:
+    """SHA-256 of a photo's bytes (a path or bytes); of the pixel buffer for arrays / PIL images."""
+    if isinstance(image, (str, Path)):
+        h = hashlib.sha256()
+        with open(image, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(bytes(image)).hexdigest()
+    arr = np.ascontiguousarray(np.asarray(image))
+    return hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()
+
+
+class Gallery:
+    """Enrolled people and their faces, over a :class:`GalleryStore` (SQLite or PostgreSQL).
+
+    store: the backend. pipeline: makes the embeddings (its identity must be the store's).
+    search: ``search(queries (Q, D), k) -> (distances (Q, k), face ids (Q, k))`` over the store's
+        faces (a FAISS index for SQLite, the pgvector index for PostgreSQL); default: exact.
+    threshold_fn: ``threshold_fn(n_subjects, fpir) -> float``, the identification threshold for a
+        gallery of that size (see :mod:`facenet.gallery.openset`); default: the model's
+        verification threshold.
+    """
+
+    def __init__(self, store: GalleryStore, pipeline: FacePipeline | None = None, search: Any = None,
+                 threshold_fn: Callable[[int, float], float] | None = None) -> None:
+        if pipeline is not None:
+            store.identity.check_same(identity_of(pipeline), what="the pipeline's embeddings")
+        self.store = store
+        self._pipeline = pipeline
+        self._search = search
+        self._threshold_fn = threshold_fn
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self.store.identity
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        """The pipeline that embeds photos for this gallery (built from the gallery's own model
+        identity when none was given)."""
+        if self._pipeline is None:
+            p = FacePipeline(embedder=self.identity.model, flip=self.identity.flip)
+            self.store.identity.check_same(identity_of(p), what="the pipeline's embeddings")
+            self._pipeline = p
+        return self._pipeline
+
+    # ------------------------------------------------------------------ threshold
+
+    def threshold(self) -> tuple[float, str]:
+        """(squared-L2 identification threshold, where it comes from). A threshold set with
+        :meth:`set_threshold` wins; otherwise it follows the gallery's size."""
+        fixed = self.store.get_meta(META_THRESHOLD)
+        if fixed is not None:
+            return float(fixed), self.store.get_meta(META_THRESHOLD_SOURCE) or "set by the user"
+        n = len(self.store.subjects())
+        fpir = float(self.store.get_meta(META_FPIR) or DEFAULT_FPIR)
+        if self._threshold_fn is not None:
+            return float(self._threshold_fn(max(n, 1), fpir)), f"automatic: FPIR {fpir:g} for {n} enrolled people"
+        from facenet.models.registry import model_config
+
+        cfg = model_config(self.identity.model)
+        t = cfg.verification_threshold(self.identity.flip)
+        if t is None:
+            from facenet.errors import UncalibratedError
+
+            raise UncalibratedError(f"Model {self.identity.model!r} has no calibrated threshold; set one for this "
+                                    "gallery (`facenet calibrate --gallery G`) or pass --threshold.")
+        return float(t), "the model's verification threshold"
+
+    def set_threshold(self, threshold: float | None, source: str = "set by the user") -> None:
+        """Fix the identification threshold (None: back to automatic)."""
+        if threshold is None:
+            self.store.set_meta(META_THRESHOLD, "")
+            return
+        t = check_scalar(threshold, "threshold", float, min_val=0.0, max_val=4.0, include="neither", owner="set_threshold")
+        self.store.set_meta(META_THRESHOLD, repr(t))
+        self.store.set_meta(META_THRESHOLD_SOURCE, source)
+
+    # ------------------------------------------------------------------ enrolment
+
+    def enroll(self, name: str, images: ImageInput | Sequence[ImageInput], *, face: str | int = "single") -> EnrolResult:
+        """Enrol ``name`` from photos, one face each, all in one transaction.
+
+        face: "single" (default): a photo must hold exactly one face; "largest": the largest
+            face of each photo; an int: that face (0 = highest detector score) of each photo.
+        A photo with no face (the centre-crop fallback is never enrolled), with several faces
+        under "single", or unreadable is refused in ``errors``; the others are enrolled. A photo
+        this person already has (same SHA-256) is a no-op, listed in ``already_enrolled``.
+        """
+        batch = list(images) if isinstance(images, (list, tuple)) else [images]
+        known = {f.photo_sha256 for f in self._faces_or_empty(name)}
+        new, errors, again = [], [], []
+        for i, src in enumerate(batch):
+            where = describe_source(src)
+            try:
+                sha = photo_sha256(src)
+                if sha in known:
+                    again.append(where)
+                    continue
+                emb, box = self._one_face(src, face)
+            except (FacenetError, OSError) as exc:
+                errors.append(ItemError(i, where, getattr(exc, "reason", None) or str(exc)))
+                continue
+            known.add(sha)
+            new.append(NewFace(embedding=emb, photo_sha256=sha, box=tuple(float(v) for v in box), source=where))
+        added = self.store.add_faces(name, new) if new else []
+        return EnrolResult(name, tuple(added), tuple(again), tuple(errors))
+
+    def _faces_or_empty(self, name: str) -> list[Any]:
+        try:
+            return self.store.faces(name)
+        except SubjectNotFoundError:
+            return []
+
+    def _one_face(self, src: ImageInput, face: str | int) -> tuple[np.ndarray, np.ndarray]:
+        from facenet.errors import InvalidImageError
+
+        faces = self.pipeline.crop_all(src)
+        k = len(faces)
+        where = describe_source(src)
+        if k == 0:
+            raise InvalidImageError(where, "no face found (a photo must show the person's face to enrol it)")
+        if face == "single":
+            if k > 1:
+                raise InvalidImageError(where, f"{k} faces found; enrol from a photo of one person, or pick one "
+                                               "with --largest / --face I")
+            j = 0
+        elif face == "largest":
+            j = int(np.argmax(faces.detections.areas))
+        elif isinstance(face, int) and not isinstance(face, bool):
+            if not 0 <= face < k:
+                raise InvalidImageError(where, f"--face {face} asked for, but the photo has {k} face(s) (0..{k - 1})")
+            j = face
+        else:
+            raise ValueError(f"The 'face' parameter of enroll must be 'single', 'largest' or an int. Got {face!r} instead.")
+        emb = self.pipeline.embed_faces(faces.crops[j : j + 1])[0]
+        return emb, faces.detections.boxes[j]
+
+    def add_embeddings(self, name: str, embeddings: np.ndarray, identity: ModelIdentity, sources: Sequence[str] = (),
+                       photo_sha256s: Sequence[str] = ()) -> list[int]:
+        """Enrol bare embeddings (N, D) made by ``identity`` (refused when it is not the gallery's)."""
+        self.identity.check_same(identity)
+        e = np.asarray(embeddings, np.float32).reshape(-1, self.identity.embedding_size)
+        faces = [NewFace(embedding=v, photo_sha256=photo_sha256s[i] if i < len(photo_sha256s) else "",
+                         source=sources[i] if i < len(sources) else "") for i, v in enumerate(e)]
+        return self.store.add_faces(name, faces)
+
+    # ------------------------------------------------------------------ identification
+
+    def identify_embeddings(self, embeddings: np.ndarray, k: int = 5,
+                            boxes: np.ndarray | None = None) -> list[Identification]:
+        """Identify (Q, D) unit embeddings: the nearest person per query, ``unknown`` above the
+        threshold, and the top-k people (one entry per person, at the distance of their nearest
+        face) nearest first."""
+        k = check_scalar(k, "k", int, min_val=1, owner="identify")
+        q = np.asarray(embeddings, np.float32).reshape(-1, self.identity.embedding_size)
+        threshold, _ = self.threshold()
+        if len(q) == 0:
+            return []
+        hits = self._subject_hits(q, k)
+        out = []
+        for i in range(len(q)):
+            cands = tuple(Candidate(n, float(d)) for n, d in hits[i][:k])
+            best = cands[0] if cands else Candidate(UNKNOWN, float("inf"))
+            name = best.name if best.distance < threshold else UNKNOWN
+            box = (float("nan"),) * 4 if boxes is None else tuple(float(v) for v in boxes[i])
+            out.append(Identification(name, best.distance, threshold, cands, box))
+        return out
+
+    def _subject_hits(self, q: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """Per query, the k nearest people as (name, distance), nearest first."""
+        if self._search is not None:
+            return self._search(q, k)
+        return exact_subject_hits(self.store, q, k)
+
+    def identify(self, images: ImageInput | Sequence[ImageInput], k: int = 5) -> list[ImageIdentification]:
+        """Every face in every photo, identified (a photo with no face gives an empty list)."""
+        batch = list(images) if isinstance(images, (list, tuple)) else [images]
+        out = []
+        for src in batch:
+            faces = self.pipeline.crop_all(src)
+            emb = self.pipeline.embed_faces(faces.crops)
+            out.append(ImageIdentification(describe_source(src), tuple(self.identify_embeddings(emb, k, faces.detections.boxes))))
+        return out
+
+    # ------------------------------------------------------------------ management
+
+    def subjects(self) -> list[Any]:
+        return self.store.subjects()
+
+    def faces(self, name: str) -> list[Any]:
+        return self.store.faces(name)
+
+    def rename(self, old: str, new: str) -> None:
+        self.store.rename(old, new)
+
+    def merge(self, source: str, target: str) -> int:
+        return self.store.merge(source, target)
+
+    def remove(self, name: str) -> int:
+        return self.store.remove_subject(name)
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes, the model, and the identification threshold with where it comes from."""
+        subs = self.store.subjects()
+        threshold, source = self.threshold()
+        return {"location": self.store.location, "model": self.identity.to_dict(), "subjects": len(subs),
+                "faces": int(sum(s.n_faces for s in subs)), "threshold": threshold, "threshold_source": source,
+                "generation": self.store.generation()}
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Gallery":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,141 @@
+"""Open a gallery by location: a file path (SQLite, the embedded default) or a ``postgresql://``
+URL (a server shared by several processes or machines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from facenet.gallery.gallery import Gallery, identity_of
+from facenet.gallery.store import GalleryError, GalleryStore, ModelIdentity
+from facenet.pipeline import FacePipeline
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(location: str | Path) -> bool:
+    return str(location).startswith(URL_SCHEMES)
+
+
+def gallery_exists(location: str | Path) -> bool:
+    """Whether a gallery is already there (a file that exists; a URL is asked)."""
+    if is_url(location):
+        from facenet.gallery.postgres_store import PostgresStore
+
+        return PostgresStore.exists(str(location))
+    return Path(location).is_file()
+
+
+def read_identity(location: str | Path) -> ModelIdentity:
+    """The model identity stored in an existing gallery."""
+    store = _open_store(location, None)
+    try:
+        return store.identity
+    finally:
+        store.close()
+
+
+def _open_store(location: str | Path, identity: ModelIdentity | None) -> GalleryStore:
+    if is_url(location):
+        from facenet.gallery.postgres_store import PostgresStore
+
+        return PostgresStore.open(str(location), identity)
+    from facenet.gallery.sqlite_store import SQLiteStore
+
+    return SQLiteStore.open(Path(location), identity)
+
+
+def _create_store(location: str | Path, identity: ModelIdentity) -> GalleryStore:
+    if is_url(location):
+        from facenet.gallery.postgres_store import PostgresStore
+
+        return PostgresStore.create(str(location), identity)
+    from facenet.gallery.sqlite_store import SQLiteStore
+
+    Path(location).parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteStore.create(Path(location), identity)
+
+
+class FaissSearch:
+    """Per-person search over a SQLite gallery with its FAISS index (``<gallery>.faiss``), kept
+    in step with the store: the index follows the store's generation (refreshed, or rebuilt from
+    the database when it cannot follow)."""
+
+    def __init__(self, store: GalleryStore, path: Path) -> None:
+        from facenet.gallery.index import FaceIndex
+
+        self.store = store
+        self.index = FaceIndex.open(store, path)
+
+    def __call__(self, q: Any, k: int) -> list[list[tuple[str, float]]]:
+        if self.index.generation != self.store.generation():
+            self.index.refresh(self.store)
+        return [[(h.subject, float(h.distance)) for h in row] for row in self.index.search_subjects(q, k)]
+
+
+class PgSearch:
+    """Per-person search over a PostgreSQL gallery with pgvector's HNSW index in the database."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._names: dict[int, str] = {}
+        self._generation = -1
+
+    def __call__(self, q: Any, k: int) -> list[list[tuple[str, float]]]:
+        gen = self.store.generation()
+        if gen != self._generation:
+            ids, _, names = self.store.all_embeddings()
+            self._names, self._generation = dict(zip(ids.tolist(), names)), gen
+        per_person = 4  # several photos of one person must not fill the candidate list
+        dist, fids = self.store.search(q, k * per_person)
+        out = []
+        for drow, frow in zip(dist, fids):
+            seen: dict[str, float] = {}
+            for d, f in zip(drow, frow):
+                n = self._names.get(int(f))
+                if n is not None and n not in seen:
+                    seen[n] = float(d)
+                    if len(seen) == k:
+                        break
+            out.append(list(seen.items()))
+        return out
+
+
+def _search_for(store: GalleryStore, location: str | Path) -> Any:
+    """The search of a store: pgvector's own for PostgreSQL, a FAISS index for SQLite."""
+    if is_url(location):
+        return PgSearch(store)
+    from facenet.gallery.index import index_path_for
+
+    return FaissSearch(store, index_path_for(location))
+
+
+def _threshold_fn(identity: ModelIdentity) -> Any:
+    from facenet.gallery.openset import identification_threshold
+
+    def fn(n_subjects: int, fpir: float) -> float:
+        return identification_threshold(n_subjects, fpir=fpir, model=identity.model)
+
+    return fn
+
+
+def open_gallery(location: str | Path, pipeline: FacePipeline | None = None, *, create: bool = True) -> Gallery:
+    """The gallery at ``location``, created for ``pipeline``'s model when missing and ``create``.
+
+    pipeline: makes and checks embeddings (its model must be the gallery's, else
+        ModelMismatchError naming both); None: built from the gallery's own model when needed.
+    Raises GalleryError for a location that is not a gallery (or missing, without ``create``).
+    """
+    if gallery_exists(location):
+        store = _open_store(location, identity_of(pipeline) if pipeline is not None else None)
+    elif create:
+        if pipeline is None:
+            raise GalleryError(f"No gallery at {location}; creating one needs the model to make it with.")
+        store = _create_store(location, identity_of(pipeline))
+    else:
+        raise GalleryError(f"No gallery at {location} (enrol someone first: facenet enroll --gallery {location} --name NAME PHOTO).")
+    try:
+        return Gallery(store, pipeline, search=_search_for(store, location), threshold_fn=_threshold_fn(store.identity))
+    except BaseException:
+        store.close()
+        raise
