@@ -23,7 +23,7 @@ import re
 import struct
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 
@@ -70,7 +70,11 @@ MIGRATIONS: tuple[tuple[int, Callable[[Any, Any, int], None]], ...] = ((1, _crea
 
 
 def migrate(conn: Any, schema: Any, dim: int, version: int) -> int:
-    """Apply every step of MIGRATIONS above ``version`` (in the caller's transaction); the new version."""
+    """Apply every step of MIGRATIONS above ``version`` (in the caller's transaction); the new
+    version. The steps name the gallery's tables by schema; pgvector's own schema (wherever the
+    extension was installed) is the transaction's search_path, for ``vector`` and its operators."""
+    conn.execute("SELECT set_config('search_path', quote_ident(n.nspname), true) FROM pg_extension e "
+                 "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'")
     for v, step in MIGRATIONS:
         if v > version:
             step(conn, schema, dim)
@@ -90,19 +94,22 @@ def split_url(url: str, name: str | None, owner: str) -> tuple[str, str, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"The 'url' parameter of {owner} must be a postgresql:// URL. Got {url!r} instead.")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    in_url = [v for k, v in query if k == "gallery"]
+    # kept verbatim for libpq (which decodes %XX but not "+"), less our own gallery= parameter
+    query = [item for item in parts.query.split("&") if item]
+    in_url = [unquote(item.partition("=")[2]) for item in query if item.partition("=")[0] == "gallery"]
+    query = [item for item in query if item.partition("=")[0] != "gallery"]
     if in_url and name is not None and name != in_url[-1]:
         raise ValueError(f"The 'name' parameter of {owner} must match the URL's gallery={in_url[-1]!r}. Got {name!r} instead.")
     name = in_url[-1] if in_url else (name if name is not None else "default")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ValueError(f"The 'name' parameter of {owner} must be a gallery name (lowercase letters, digits and '_', "
                          f"starting with a letter, at most 48 characters). Got {name!r} instead.")
-    server = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "gallery"])))
+    server = urlunsplit(parts._replace(query="&".join(query)))
     netloc = parts.netloc
     if parts.password is not None:
         netloc = netloc.replace(":" + parts.password + "@", ":***@", 1)
-    shown = urlunsplit(parts._replace(netloc=netloc, query=urlencode(query + ([] if in_url else [("gallery", name)]))))
+    query = [item for item in query if item.partition("=")[0] != "password"] + [f"gallery={name}"]
+    shown = urlunsplit(parts._replace(netloc=netloc, query="&".join(query)))
     return server, name, shown
 
 
