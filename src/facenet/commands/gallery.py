@@ -11,7 +11,16 @@ from facenet.commands.common import emit_json
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gallery", help="manage a recognition gallery: list, show, rename, merge, remove, export, import, stats")
     p.add_argument("gallery", metavar="G", help="gallery file (SQLite) or postgresql:// URL")
-    ops = p.add_subparsers(dest="op", metavar="OP", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    sub_ops = p.add_subparsers(dest="op", metavar="OP", required=True)
+
+    class _Ops:  # every operation takes --json after its own arguments
+        @staticmethod
+        def add_parser(name: str, **kw: object) -> argparse.ArgumentParser:
+            return sub_ops.add_parser(name, parents=[common], **kw)
+
+    ops = _Ops()
     ops.add_parser("list", help="the enrolled people with their face counts")
     ops.add_parser("stats", help="sizes, the model, the identification threshold and where it comes from")
     s = ops.add_parser("show", help="one person's faces")
@@ -31,7 +40,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = ops.add_parser("threshold", help="fix the identification threshold, or --auto to follow the gallery's size")
     s.add_argument("value", nargs="?", type=float)
     s.add_argument("--auto", action="store_true")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
