@@ -163,6 +163,30 @@ def test_rename_merge_remove(store: PostgresStore) -> None:
     assert len(store.all_embeddings()[0]) == 3
 
 
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_bulk_add(store: PostgresStore, rebuild: bool) -> None:
+    e = unit(np.random.default_rng(8), 7)
+    store.add_faces("Ada", [NewFace(e[0], sha("a"))])
+    g = store.generation()
+    items = [("Ada", [NewFace(e[1], sha("a")), NewFace(e[2], sha("b"), (1, 2, 3, 4), "b.jpg")]),  # "a": enrolled already
+             (" Bob ", [NewFace(e[3], sha("c")), NewFace(e[4], sha("c")), NewFace(e[5])]),  # "c" twice: once
+             ("Cy", [NewFace(e[6])])]
+    assert store.bulk_add(items, rebuild_index=rebuild) == 4 and store.generation() == g + 1  # one transaction
+    assert [(x.name, x.n_faces) for x in store.subjects()] == [("Ada", 2), ("Bob", 2), ("Cy", 1)]
+    b = store.faces("Ada")[1]
+    np.testing.assert_array_equal(b.embedding, e[2])
+    assert (b.photo_sha256, b.source, b.box.tolist()) == (sha("b"), "b.jpg", [1, 2, 3, 4])
+    with_photos = [(name, [f for f in faces if f.photo_sha256]) for name, faces in items]
+    assert store.bulk_add(with_photos, rebuild_index=rebuild) == 0 and store.generation() == g + 1  # all there: no change
+    with pytest.raises(ValueError, match="unit length"):
+        store.bulk_add([("Dee", [NewFace(e[0] * 3)])])
+    enrolled = e[[0, 2, 3, 5, 6]]  # e[1] and e[4] were skipped as known photos
+    dist, ids = store.search(enrolled, 1)  # the index (rebuilt or not) finds every face
+    fid, vecs, _ = store.all_embeddings()
+    np.testing.assert_array_equal(vecs[np.searchsorted(fid, ids[:, 0])], enrolled)
+    assert np.all(dist[:, 0] < 1e-5)
+
+
 def test_meta(store: PostgresStore, pg_url: str, gallery_name: str) -> None:
     g = store.generation()
     assert store.get_meta("identify_threshold") is None

@@ -47,6 +47,10 @@ def psycopg() -> Any:
     return pg
 
 
+#: The search index of the current layout (also what PostgresStore.bulk_add rebuilds).
+HNSW_INDEX = "CREATE INDEX faces_embedding_hnsw ON {s}.faces USING hnsw (embedding vector_ip_ops)"
+
+
 def _create_v1(conn: Any, schema: Any, dim: int) -> None:
     sql = psycopg().sql
     for stmt in (
@@ -60,7 +64,7 @@ def _create_v1(conn: Any, schema: Any, dim: int) -> None:
         "subject_id bigint NOT NULL REFERENCES {s}.subjects (id) ON DELETE CASCADE, embedding vector({d}) NOT NULL, "
         "photo_sha256 text, box real[] NOT NULL CHECK (cardinality(box) = 4), source text NOT NULL DEFAULT '', "
         "created double precision NOT NULL, UNIQUE (subject_id, photo_sha256))",
-        "CREATE INDEX faces_embedding_hnsw ON {s}.faces USING hnsw (embedding vector_ip_ops)",
+        HNSW_INDEX,
     ):
         conn.execute(sql.SQL(stmt).format(s=schema, d=sql.Literal(int(dim))))
 

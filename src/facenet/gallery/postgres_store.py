@@ -21,7 +21,7 @@ import json
 import threading
 import uuid
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -226,6 +226,45 @@ class PostgresStore:
             if created or ids:
                 self._bump(conn)
             return ids
+
+    def bulk_add(self, items: Iterable[tuple[str, Sequence[NewFace]]], *, rebuild_index: bool | None = None) -> int:
+        """Enrol many subjects' faces in ONE transaction (a gallery import): the add_faces rules
+        (names checked, subjects created, photos already enrolled skipped), one generation bump,
+        sent with one binary COPY. rebuild_index: drop the HNSW index and build it again after
+        the insert (much faster than updating it face by face, but searches wait meanwhile);
+        None: when the batch is larger than the gallery and 10,000 faces. Returns faces added."""
+        owner = "PostgresStore.bulk_add"
+        rows: list[tuple[Any, ...]] = []
+        for subject, faces in items:
+            name = check_subject_name(subject, "subject", owner)
+            emb = check_new_faces(faces, self.identity, owner)
+            rows.extend((name, Vec(e), f.photo_sha256.lower() or None, [float(b) for b in f.box], f.source)
+                        for e, f in zip(emb, faces))
+        with self._tx(write=True) as conn:
+            n_before = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+            rebuild = len(rows) > max(n_before, 10_000) if rebuild_index is None else bool(rebuild_index)
+            conn.execute("CREATE TEMP TABLE bulk_faces (ord serial, name text, embedding vector, photo_sha256 text, "
+                         "box real[], source text) ON COMMIT DROP")
+            vector_oid = int(conn.execute("SELECT 'vector'::regtype::oid").fetchone()[0])
+            with conn.cursor().copy("COPY bulk_faces (name, embedding, photo_sha256, box, source) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["text", vector_oid, "text", "float4[]", "text"])
+                for r in rows:
+                    cp.write_row(r)
+            made = conn.execute("INSERT INTO subjects (name, created) SELECT DISTINCT name, " + NOW + " FROM bulk_faces "
+                                "ON CONFLICT (name) DO NOTHING").rowcount
+            if rebuild:
+                conn.execute("DROP INDEX IF EXISTS faces_embedding_hnsw")
+            added = conn.execute("INSERT INTO faces (subject_id, embedding, photo_sha256, box, source, created) "
+                                 "SELECT s.id, b.embedding, b.photo_sha256, b.box, b.source, " + NOW + " FROM bulk_faces b "
+                                 "JOIN subjects s ON s.name = b.name ORDER BY b.ord "
+                                 "ON CONFLICT (subject_id, photo_sha256) DO NOTHING").rowcount
+            if rebuild:
+                psycopg = schema_mod.psycopg()
+                conn.execute("SELECT set_config('maintenance_work_mem', '1GB', true)")
+                conn.execute(psycopg.sql.SQL(schema_mod.HNSW_INDEX).format(s=psycopg.sql.Identifier(self._schema)))
+            if made or added:
+                self._bump(conn)
+            return int(added)
 
     def subjects(self) -> list[SubjectSummary]:
         with self._tx() as conn:
