@@ -27,6 +27,7 @@ import json
 import os
 import tempfile
 import threading
+import zipfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -429,7 +430,7 @@ def _load(path: Path, store: GalleryStore, generation: int, options: IndexOption
         return None, f"stale (index at generation {meta.get('generation')}, gallery at {generation})"
     try:
         return _check_and_load(meta, data, store, generation, options)
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
         return None, f"corrupt index file ({type(exc).__name__})"
 
 
