@@ -293,3 +293,17 @@ def test_searches_run_while_faces_are_added(store, make_faces):
         t.join()
     assert errors == []
     assert len(index) == 110 and np.array_equal(index.face_ids(), store.all_embeddings()[0])
+
+
+def test_save_clears_old_leftovers_of_killed_saves(store, make_faces):
+    import os
+    import time
+
+    path = index_path_for(store.path)
+    old, fresh = path.with_name(path.name + ".abc.tmp"), path.with_name(path.name + ".json.def.tmp")
+    for p in (old, fresh):
+        p.write_bytes(b"half a file")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    store.add_faces("Ann", make_faces(2))
+    FaceIndex.open(store, path)
+    assert not old.exists() and fresh.exists(), "an hour-old leftover goes; a save that may be running stays"
