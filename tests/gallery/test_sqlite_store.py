@@ -242,3 +242,33 @@ def test_threads_share_a_store(gallery, make_faces):
         th.join()
     assert errors == []
     assert len(gallery.subjects()) == 41 and len(gallery.all_embeddings()[0]) == 3 + 200
+
+
+def test_open_or_create_races(tmp_path, identity, make_faces):
+    path = tmp_path / "new.db"
+    stores, errors = [], []
+
+    def go() -> None:
+        try:
+            stores.append(SQLiteStore.open_or_create(path, identity))
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(stores) == 6
+    stores[0].add_faces("Ann", make_faces(1))
+    assert all(len(s.subjects()) == 1 for s in stores), "one gallery, made once"
+    assert len({s.get_meta("gallery_uid") for s in stores}) == 1
+    for s in stores:
+        s.close()
+    with pytest.raises(ModelMismatchError):
+        SQLiteStore.open_or_create(path, dataclasses.replace(identity, flip=True))
+    other = tmp_path / "other.db"
+    other.write_bytes(b"not a gallery at all")
+    with pytest.raises(GalleryError, match="not an SQLite database"):
+        SQLiteStore.open_or_create(other, identity)
+    assert other.read_bytes() == b"not a gallery at all"

@@ -166,20 +166,29 @@ class SQLiteStore:
             raise GalleryError(exists)
         conn = _connect(path, "rwc", timeout)
         try:
-            with _sqlite_errors(str(path)):
-                conn.execute("PRAGMA journal_mode = WAL")
-                with _transaction(conn):  # all or nothing: a half-made gallery is never left behind
-                    if _peek(conn) != (0, 0, 0):
-                        raise GalleryError(exists)
-                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    _apply_steps(conn, MIGRATIONS, str(path))  # v0 (empty) -> current, the same steps as open
-                    meta = {"identity": json.dumps(identity.to_dict(), sort_keys=True), "quantize": quantize,
-                            "gallery_uid": uuid.uuid4().hex, "created": repr(time.time())}
-                    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+            if not _initialise(conn, path, identity, quantize):
+                raise GalleryError(exists)
         except BaseException:
             conn.close()
             raise
         return cls(conn, path, identity, quantize)
+
+    @classmethod
+    def open_or_create(cls, path: str | Path, identity: ModelIdentity, *, quantize: str = "none",
+                       timeout: float = 30.0) -> "SQLiteStore":
+        """The gallery at ``path``, created (with ``quantize``) when nothing is there yet. Safe
+        when several processes race to create it: one does, the others open it (and, like
+        :meth:`open`, refuse another model with ModelMismatchError)."""
+        check_type(identity, "identity", ModelIdentity, owner="SQLiteStore.open_or_create", what="a ModelIdentity")
+        check_option(quantize, "quantize", QUANTIZE, owner="SQLiteStore.open_or_create")
+        path = Path(path)
+        if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+            conn = _connect(path, "rwc", timeout)
+            try:
+                _initialise(conn, path, identity, quantize)
+            finally:
+                conn.close()
+        return cls.open(path, identity, timeout=timeout)
 
     @classmethod
     def open(cls, path: str | Path, identity: ModelIdentity | None = None, *, timeout: float = 30.0) -> "SQLiteStore":
@@ -405,6 +414,22 @@ def _connect(path: Path, mode: str, timeout: float) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = FULL")
     return conn
+
+
+def _initialise(conn: sqlite3.Connection, path: Path, identity: ModelIdentity, quantize: str) -> bool:
+    """Make an empty database a gallery, all or nothing (a half-made gallery is never left
+    behind); False when it is not empty (another process made it first, or it is something else)."""
+    with _sqlite_errors(str(path)):
+        conn.execute("PRAGMA journal_mode = WAL")
+        with _transaction(conn):
+            if _peek(conn) != (0, 0, 0):
+                return False
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            _apply_steps(conn, MIGRATIONS, str(path))  # v0 (empty) -> current: the steps open() migrates with
+            meta = {"identity": json.dumps(identity.to_dict(), sort_keys=True), "quantize": quantize,
+                    "gallery_uid": uuid.uuid4().hex, "created": repr(time.time())}
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+    return True
 
 
 def _peek(conn: sqlite3.Connection) -> tuple[int, int, int]:
