@@ -126,7 +126,12 @@ def open_gallery(location: str | Path, pipeline: FacePipeline | None = None, *, 
         ModelMismatchError naming both); None: built from the gallery's own model when needed.
     Raises GalleryError for a location that is not a gallery (or missing, without ``create``).
     """
-    if gallery_exists(location):
+    if create and pipeline is not None and not is_url(location):
+        from facenet.gallery.sqlite_store import SQLiteStore
+
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        store = SQLiteStore.open_or_create(Path(location), identity_of(pipeline))  # race-free between processes
+    elif gallery_exists(location):
         store = _open_store(location, identity_of(pipeline) if pipeline is not None else None)
     elif create:
         if pipeline is None:
