@@ -237,3 +237,17 @@ def test_other_model_refused(store_factory, identity):
         store_factory.reopen(s, other)
     msg = str(info.value)
     assert identity.describe() in msg and other.describe() in msg
+
+
+def test_bulk_add_is_one_change(store_factory, make_faces):
+    s = store_factory()
+    s.add_faces("Ann", make_faces(2))
+    g = s.generation()
+    items = [("Ann", make_faces(3)), (" Bob ", make_faces(2, seed=1)), ("Cy", make_faces(1, seed=2))]
+    assert s.bulk_add(items) == 1 + 2 + 1, "Ann's two known photos are skipped"
+    assert s.generation() == g + 1
+    assert [(x.name, x.n_faces) for x in s.subjects()] == [("Ann", 3), ("Bob", 2), ("Cy", 1)]
+    assert s.bulk_add(items) == 0 and s.generation() == g + 1
+    with pytest.raises(ValueError, match="'subject' parameter"):
+        s.bulk_add([("Dee", make_faces(1, seed=3)), ("", make_faces(1, seed=4))])
+    assert len(s.subjects()) == 3, "a refused batch writes nothing"

@@ -25,7 +25,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -281,27 +281,51 @@ class SQLiteStore:
         owner = "SQLiteStore.add_faces"
         name = check_subject_name(subject, "subject", owner)
         check_type(create, "create", bool, owner=owner, what="a bool")
-        embeddings = check_new_faces(faces, self.identity, owner)
-        blobs = encode(embeddings, self.quantize)
-        now = time.time()
+        blobs = encode(check_new_faces(faces, self.identity, owner), self.quantize)
         with self._write() as conn:
-            sid = self._subject_id(conn, name)
-            changed = False
-            if sid is None:
-                if not create:
-                    raise subject_not_found(name, [r[0] for r in conn.execute("SELECT name FROM subjects")])
-                sid = int(conn.execute("INSERT INTO subjects (name, created) VALUES (?, ?)", (name, now)).lastrowid)
-                changed = True
-            first = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'faces'").fetchone()[0])
-            conn.executemany("INSERT OR IGNORE INTO faces (subject_id, embedding, photo_sha256, x1, y1, x2, y2, "
-                             "source, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             ((sid, blob, face.photo_sha256.lower(), *_box_values(face.box), face.source, now)
-                              for face, blob in zip(faces, blobs)))
-            # AUTOINCREMENT ids only grow and this transaction holds the write lock: ours are the ones above.
-            ids = [int(r[0]) for r in conn.execute("SELECT id FROM faces WHERE id > ? ORDER BY id", (first,))]
+            changed, ids = self._insert(conn, name, faces, blobs, create, time.time())
             if changed or ids:
                 self._bump(conn)
         return ids
+
+    def bulk_add(self, items: Iterable[tuple[str, Sequence[NewFace]]], *, rebuild_index: bool | None = None) -> int:
+        """Enrol many subjects' faces in ONE transaction (a gallery import), with the add_faces
+        rules and one generation bump. rebuild_index: accepted for PostgresStore's signature (the
+        FAISS index follows the generation). Returns the faces added."""
+        owner = "SQLiteStore.bulk_add"
+        batch = [(check_subject_name(subject, "subject", owner), faces) for subject, faces in items]
+        every = [face for _, faces in batch for face in faces]
+        blobs = encode(check_new_faces(every, self.identity, owner), self.quantize)  # all checked at once
+        now, added, changed, at = time.time(), 0, False, 0
+        with self._write() as conn:
+            for name, faces in batch:
+                made, n = self._insert(conn, name, faces, blobs[at:at + len(faces)], True, now, ids=False)
+                changed, added, at = changed or made, added + n, at + len(faces)
+            if changed or added:
+                self._bump(conn)
+        return added
+
+    def _insert(self, conn: sqlite3.Connection, name: str, faces: Sequence[NewFace], blobs: list[bytes], create: bool,
+                now: float, ids: bool = True) -> tuple[bool, Any]:
+        """Inside a write transaction: (whether the subject was created, the new face ids, or
+        with ``ids=False`` just how many)."""
+        sid, made = self._subject_id(conn, name), False
+        if sid is None:
+            if not create:
+                raise subject_not_found(name, [r[0] for r in conn.execute("SELECT name FROM subjects")])
+            sid = int(conn.execute("INSERT INTO subjects (name, created) VALUES (?, ?)", (name, now)).lastrowid)
+            made = True
+        if ids:
+            first = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'faces'").fetchone()[0])
+        changes = conn.total_changes
+        conn.executemany("INSERT OR IGNORE INTO faces (subject_id, embedding, photo_sha256, x1, y1, x2, y2, source, "
+                         "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         ((sid, blob, face.photo_sha256.lower(), *_box_values(face.box), face.source, now)
+                          for face, blob in zip(faces, blobs)))
+        if not ids:
+            return made, conn.total_changes - changes
+        # AUTOINCREMENT ids only grow and this transaction holds the write lock: ours are the ones above.
+        return made, [int(r[0]) for r in conn.execute("SELECT id FROM faces WHERE id > ? ORDER BY id", (first,))]
 
     def subjects(self) -> list[SubjectSummary]:
         """Every subject, by name, with its number of faces."""

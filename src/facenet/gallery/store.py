@@ -11,7 +11,7 @@ Every method that writes is one transaction: it happens whole or not at all.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -139,6 +139,13 @@ class GalleryStore(Protocol):
         """Enrol faces for ``subject`` (created if missing when ``create``) in one transaction.
         A face whose photo_sha256 is already enrolled for this subject is skipped (re-enrolling
         the same photo is a no-op). Returns the new face ids (empty when all were skipped)."""
+        ...
+
+    def bulk_add(self, items: Iterable[tuple[str, Sequence[NewFace]]], *, rebuild_index: bool | None = None) -> int:
+        """Enrol many ``(subject, faces)`` in ONE transaction (a gallery import) with add_faces'
+        rules (subjects created, photos already enrolled skipped) and one generation bump.
+        rebuild_index: a backend with an index in the database may rebuild it after the batch
+        (None: its own choice); others ignore it. Returns the faces added."""
         ...
 
     def subjects(self) -> list[SubjectSummary]: ...
