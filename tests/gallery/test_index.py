@@ -92,6 +92,9 @@ def test_hnsw_recall_on_structured_data():
     _, got = hnsw.search(probes, 1)
     recall = float((got[:, 0] == truth[:, 0]).mean())
     assert recall >= 0.99, f"recall@1 {recall:.3f} with the default ef_search"
+    narrow = FaceIndex(hnsw._state, hnsw.dim, IndexOptions(exact_threshold=5000, ef_search=2))
+    _, rough = narrow.search(probes, 1)
+    assert (rough[:, 0] == truth[:, 0]).mean() < 0.95, "the probes are hard enough for the beam width to matter"
     two = FaceIndex.from_arrays(ids, emb, [str(x) for x in labels], options=IndexOptions(exact_threshold=5000, threads=2))
     np.testing.assert_array_equal(two.search(probes[:20], 3)[1], hnsw.search(probes[:20], 3)[1])
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -124,19 +123,22 @@ def test_busy_writer_waits_then_times_out(tmp_path, identity, make_faces):
     path = tmp_path / "g.db"
     SQLiteStore.create(path, identity).close()
     patient, hasty = SQLiteStore.open(path), SQLiteStore.open(path, timeout=0.2)
-    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    blocker.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(0.5, lambda: blocker.execute("COMMIT"))
-    release.start()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process's write transaction
     with pytest.raises(GalleryError, match="busy"):
         hasty.add_faces("Ann", make_faces(1))
-    t = time.perf_counter()
-    assert len(patient.add_faces("Ann", make_faces(1))) == 1, "a writer waits for another's transaction"
-    assert time.perf_counter() - t > 0.1
-    release.join()
-    assert len(patient.all_embeddings()[0]) == 1 and patient.get_meta("threshold") is None
+    done: list[list[int]] = []
+    writer = threading.Thread(target=lambda: done.append(patient.add_faces("Ann", make_faces(1))))
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive() and done == [], "the writer waits while another transaction is open"
+    blocker.execute("COMMIT")
+    writer.join(10)
+    assert len(done) == 1 and len(done[0]) == 1, "and goes ahead when it ends"
+    assert len(hasty.all_embeddings()[0]) == 1
     for s in (patient, hasty):
         s.close()
+    blocker.close()
 
 
 def test_reads_go_on_during_a_write(gallery, make_faces):
