@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -40,7 +40,9 @@ from facenet.gallery.store import (
 )
 from facenet.validation import check_scalar, check_type
 
-DEFAULT_EF_SEARCH = 100  # pgvector's hnsw.ef_search for search() (raised to k when k is larger)
+#: pgvector's hnsw.ef_search for search() (raised to k when k is larger); bench/gallery_pg.py
+#: measures what each value costs and gives (recall@1 against exact search, latency).
+DEFAULT_EF_SEARCH = 200
 #: Meta keys written at creation (read-only copies for get_meta; the gallery row is the truth), as SQLite's.
 RESERVED_META = frozenset({"identity", "quantize", "gallery_uid", "created"})
 _SEARCH_SQL = "SELECT id, embedding <#> %(q)b AS d FROM faces ORDER BY d LIMIT %(k)s"
@@ -66,6 +68,7 @@ class PostgresStore:
         self.ef_search = check_scalar(ef_search, "ef_search", int, min_val=1, max_val=1000, owner="PostgresStore")
         self._lock = threading.RLock()
         self._closed = False
+        self._session_ef = 0  # the connection's hnsw.ef_search (0: not set yet)
 
     # ------------------------------------------------------------------ create / open
 
@@ -161,8 +164,9 @@ class PostgresStore:
     # ------------------------------------------------------------------ plumbing
 
     @contextmanager
-    def _tx(self, write: bool = False) -> Iterator[Any]:
-        """One transaction (a write one holds the gallery row's lock); psycopg errors -> GalleryError."""
+    def _tx(self, write: bool = False, atomic: bool = True) -> Iterator[Any]:
+        """One transaction (a write one holds the gallery row's lock; not atomic: statements on
+        their own) on the store's connection; psycopg errors -> one-line GalleryError."""
         psycopg = schema_mod.psycopg()
         with self._lock:
             if self._closed:
@@ -170,7 +174,11 @@ class PostgresStore:
             if self._conn.closed or self._conn.broken:  # a lost connection: connect again for this call
                 self._conn = connect(self._server_url, self.location)
                 schema_mod.prepare(self._conn, self._schema)
+                self._session_ef = 0
             try:
+                if not atomic:
+                    yield self._conn
+                    return
                 with self._conn.transaction():
                     if write:
                         self._conn.execute("SELECT generation FROM gallery FOR UPDATE")
@@ -386,11 +394,14 @@ class PostgresStore:
         ids = np.full((len(q), k), -1, np.int64)
         if len(q) == 0:
             return dist, ids
-        with self._tx() as conn:
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'strict_order', true)",
-                         [str(min(max(self.ef_search, k), 1000))])
-            with conn.pipeline():
-                curs = [conn.cursor(binary=True) for _ in range(len(q))]
+        ef = min(max(self.ef_search, k), 1000)
+        with self._tx(atomic=False) as conn:  # each query on its own: one round trip for one query
+            if self._session_ef != ef:
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, false), "
+                             "set_config('hnsw.iterative_scan', 'strict_order', false)", [str(ef)])
+                self._session_ef = ef
+            curs = [conn.cursor(binary=True) for _ in range(len(q))]
+            with conn.pipeline() if len(q) > 1 else nullcontext():
                 for cur, v in zip(curs, q):
                     cur.execute(_SEARCH_SQL, {"q": Vec(np.ascontiguousarray(v)), "k": k})
             for i, cur in enumerate(curs):
