@@ -221,6 +221,23 @@ def test_open_checks_identity_and_lists_galleries(store: PostgresStore, pg_url: 
         PostgresStore.open(pg_url + "&gallery=abc", name="xyz")
 
 
+def test_open_or_create_races(pg_url: str, gallery_name: str) -> None:
+    stores: list[PostgresStore] = []
+    threads = [threading.Thread(target=lambda: stores.append(PostgresStore.open_or_create(pg_url, IDENTITY, gallery_name)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(stores) == 3 and len({s.get_meta("gallery_uid") for s in stores}) == 1  # one gallery, made once
+    stores[0].add_faces("Ada", [NewFace(unit(np.random.default_rng(9), 1)[0])])
+    assert [x.name for x in stores[2].subjects()] == ["Ada"]
+    for s in stores:
+        s.close()
+    with pytest.raises(ModelMismatchError):
+        PostgresStore.open_or_create(pg_url, ModelIdentity("arcface", "", D, True), gallery_name)
+
+
 def test_not_a_gallery_and_unreachable(pg_url: str, gallery_name: str) -> None:
     def one_line(exc: pytest.ExceptionInfo) -> str:
         msg = str(exc.value)

@@ -50,6 +50,10 @@ _FACE_SQL = ("SELECT f.id, s.name, f.embedding, f.photo_sha256, f.box, f.source,
              "FROM faces f JOIN subjects s ON s.id = f.subject_id")
 
 
+class _GalleryExists(GalleryError):
+    """create() of a gallery that is there already."""
+
+
 class PostgresStore:
     """A :class:`~facenet.gallery.store.GalleryStore` in a PostgreSQL database with pgvector.
 
@@ -92,7 +96,7 @@ class PostgresStore:
                     raise GalleryError(f"{shown}: the pgvector extension is not installed and this role may not "
                                        f"create it (ask an administrator to run CREATE EXTENSION vector).") from None
                 if schema_mod.is_gallery(conn, schema):
-                    raise GalleryError(f"{shown}: a gallery named {name!r} exists already.")
+                    raise _GalleryExists(f"{shown}: a gallery named {name!r} exists already.")
                 ident = sql.Identifier(schema)
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
                 version = schema_mod.migrate(conn, ident, identity.embedding_size, 0)
@@ -104,6 +108,17 @@ class PostgresStore:
                              [json.dumps(identity.to_dict()), uuid.uuid4().hex])
             schema_mod.prepare(conn, schema)
             return cls(conn, server, schema, identity, shown, ef_search)
+
+    @classmethod
+    def open_or_create(cls, url: str, identity: ModelIdentity, name: str | None = None, *,
+                       ef_search: int = DEFAULT_EF_SEARCH) -> "PostgresStore":
+        """The gallery, created when missing. Safe when several processes race to create it
+        (creation is serialised by an advisory lock): one does, the others open it (and, like
+        :meth:`open`, refuse another model with ModelMismatchError)."""
+        try:
+            return cls.create(url, identity, name, ef_search=ef_search)
+        except _GalleryExists:
+            return cls.open(url, identity, name, ef_search=ef_search)
 
     @classmethod
     def open(cls, url: str, identity: ModelIdentity | None = None, name: str | None = None, *,
