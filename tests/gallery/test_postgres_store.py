@@ -27,8 +27,9 @@ import pytest
 
 from facenet.gallery import pg_schema
 from facenet.gallery.pg_schema import Vec
+from facenet.gallery.pg_search import SEARCH_SQL
 from facenet.gallery.pg_server import EmbeddedServerError, embedded_server, server_pid
-from facenet.gallery.postgres_store import _SEARCH_SQL, PostgresStore
+from facenet.gallery.postgres_store import PostgresStore
 from facenet.gallery.store import (
     GalleryError,
     ModelIdentity,
@@ -333,7 +334,7 @@ def test_search_matches_brute_force(store: PostgresStore, pg_url: str, gallery_n
         dist, ids = s.search(q[0], 500)
         assert sorted(ids[0, :480]) == sorted(fid) and np.all(ids[0, 480:] == -1) and np.all(dist[0, 480:] == 4)
         np.testing.assert_allclose(dist[0, :480], np.sort(brute[0]), atol=1e-5)
-    plan = indexed._conn.execute("EXPLAIN " + _SEARCH_SQL, {"q": Vec(q[0]), "k": 10}).fetchall()
+    plan = indexed._conn.execute("EXPLAIN " + SEARCH_SQL, {"q": Vec(q[0]), "k": 10}).fetchall()
     assert "Index Scan using faces_embedding_hnsw" in " ".join(r[0] for r in plan)
     indexed.close()
     with pytest.raises(ValueError, match=r"shape \(Q, 32\)"):
@@ -342,9 +343,33 @@ def test_search_matches_brute_force(store: PostgresStore, pg_url: str, gallery_n
         store.search(q, 0)
 
 
+def test_search_subjects_matches_brute_force(store: PostgresStore) -> None:
+    rng = np.random.default_rng(10)
+    q = unit(rng, 6)
+    near = q[0] + 0.05 * rng.normal(size=(70, D)).astype(np.float32)  # one person's 70 photos crowd query 0
+    store.add_faces("crowd", [NewFace(x / np.linalg.norm(x)) for x in near])
+    for i, v in enumerate(unit(rng, 120)):
+        store.add_faces(f"p{i % 40}", [NewFace(v)])
+    fid, vecs, names = store.all_embeddings()
+    d = np.clip(2 - 2 * q @ vecs.T, 0, 4)
+    hits = store.search_subjects(q, 5)
+    for i, row in enumerate(hits):
+        best: dict[str, tuple[float, int]] = {}
+        for j in np.argsort(d[i], kind="stable"):
+            best.setdefault(names[j], (float(d[i, j]), int(fid[j])))
+        want = sorted(best.items(), key=lambda kv: kv[1][0])[:5]
+        assert [h.subject for h in row] == [n for n, _ in want]  # past the 70 photos of "crowd" for query 0
+        np.testing.assert_allclose([h.distance for h in row], [v[0] for _, v in want], atol=1e-5)
+        assert [h.face_id for h in row] == [v[1] for _, v in want]
+    assert [len(r) for r in store.search_subjects(q[:2], 100)] == [41, 41]  # every subject, no more
+    assert store.search_subjects(np.zeros((0, D), np.float32), 3) == []
+
+
 def test_search_empty_gallery(store: PostgresStore) -> None:
     dist, ids = store.search(unit(np.random.default_rng(7), 2), 3)
     assert np.all(ids == -1) and np.all(dist == 4)
+    assert store.search_subjects(unit(np.random.default_rng(7), 2), 3) == [[], []]
+    assert store.search(np.zeros((0, D), np.float32), 2)[0].shape == (0, 2)
 
 
 # ---------------------------------------------------------------------------------- concurrency
@@ -353,9 +378,8 @@ CHILD = r"""
 import hashlib, sys, time
 from pathlib import Path
 import numpy as np
-from facenet.gallery.pg_schema import Vec
-from facenet.gallery.postgres_store import _SEARCH_SQL, PostgresStore
-from facenet.gallery.store import ModelIdentity, NewFace
+from facenet.gallery.postgres_store import PostgresStore
+from facenet.gallery.store import NewFace
 url, name, tag, n, sync = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), Path(sys.argv[5])
 store = PostgresStore.open(url, None, name)
 (sync / ("ready-" + tag)).touch()

@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from facenet.gallery import pg_schema as schema_mod
+from facenet.gallery import pg_search
+from facenet.gallery.index import SubjectHit
 from facenet.gallery.pg_schema import NOW, SCHEMA_PREFIX, Vec, closing_on_error, connect, first_line, split_url
 from facenet.gallery.store import (
     FaceRecord,
@@ -45,7 +47,6 @@ from facenet.validation import check_scalar, check_type
 DEFAULT_EF_SEARCH = 200
 #: Meta keys written at creation (read-only copies for get_meta; the gallery row is the truth), as SQLite's.
 RESERVED_META = frozenset({"identity", "quantize", "gallery_uid", "created"})
-_SEARCH_SQL = "SELECT id, embedding <#> %(q)b AS d FROM faces ORDER BY d LIMIT %(k)s"
 _FACE_SQL = ("SELECT f.id, s.name, f.embedding, f.photo_sha256, f.box, f.source, f.created "
              "FROM faces f JOIN subjects s ON s.id = f.subject_id")
 
@@ -391,7 +392,7 @@ class PostgresStore:
     # ------------------------------------------------------------------ search
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest faces of each query, found by pgvector's HNSW index in the database.
+        """The k nearest faces of each query by pgvector's HNSW index, in the database.
 
         queries: (Q, D) float32, unit norm (a (D,) vector is one query). Returns (squared L2
         distances (Q, k) float32 in [0, 4], ascending; face ids (Q, k) int64), padded with
@@ -399,31 +400,18 @@ class PostgresStore:
         FaceIndex.search. Approximate (HNSW, ``hnsw.ef_search`` = max(ef_search, k), at most 1000).
         """
         k = check_scalar(k, "k", int, min_val=1, owner="PostgresStore.search")
-        d = self.identity.embedding_size
-        q = np.asarray(queries, np.float32)
-        q = q.reshape(1, -1) if q.ndim == 1 else q
-        if q.ndim != 2 or q.shape[1] != d or not np.all(np.isfinite(q)):
-            raise ValueError(f"The 'queries' parameter of PostgresStore.search must be a finite array of shape (Q, {d}). "
-                             f"Got shape {q.shape} instead.")
-        dist = np.full((len(q), k), 4.0, np.float32)
-        ids = np.full((len(q), k), -1, np.int64)
-        if len(q) == 0:
-            return dist, ids
-        ef = min(max(self.ef_search, k), 1000)
-        with self._tx(atomic=False) as conn:  # each query on its own: one round trip for one query
-            if self._session_ef != ef:
-                conn.execute("SELECT set_config('hnsw.ef_search', %s, false), "
-                             "set_config('hnsw.iterative_scan', 'strict_order', false)", [str(ef)])
-                self._session_ef = ef
-            curs = [conn.cursor(binary=True) for _ in range(len(q))]
-            with conn.pipeline() if len(q) > 1 else nullcontext():
-                for cur, v in zip(curs, q):
-                    cur.execute(_SEARCH_SQL, {"q": Vec(np.ascontiguousarray(v)), "k": k})
-            for i, cur in enumerate(curs):
-                rows = cur.fetchall()
-                cur.close()
-                if rows:
-                    ids[i, :len(rows)] = [r[0] for r in rows]
-                    dist[i, :len(rows)] = np.clip(2.0 + 2.0 * np.array([r[1] for r in rows]), 0.0, 4.0)
+        q = pg_search.check_queries(queries, self.identity.embedding_size, "PostgresStore.search")
+        with self._tx(atomic=False) as conn:  # each query a statement of its own: one round trip for one query
+            (dist, ids), self._session_ef = pg_search.search_faces(conn, q, k, self._session_ef, self.ef_search)
         return dist, ids
 
+    def search_subjects(self, queries: np.ndarray, k: int) -> list[list[SubjectHit]]:
+        """The k nearest *subjects* of each query (each at its nearest face's distance, with that
+        face's id), so that several photos of one person never fill the list; fewer when the
+        gallery holds fewer subjects. The names come with the faces — the shape of
+        FaceIndex.search_subjects."""
+        k = check_scalar(k, "k", int, min_val=1, owner="PostgresStore.search_subjects")
+        q = pg_search.check_queries(queries, self.identity.embedding_size, "PostgresStore.search_subjects")
+        with self._tx(atomic=False) as conn:
+            hits, self._session_ef = pg_search.search_subjects(conn, q, k, self._session_ef, self.ef_search)
+        return hits
