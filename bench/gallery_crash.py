@@ -2,8 +2,10 @@
 
 Each round forks a worker that opens the SQLite gallery and enrols subjects of ``--faces``
 faces each (one transaction per subject), saving the FAISS index after every third one; after a
-random delay the worker is killed with SIGKILL, wherever it is (inside a transaction, writing
-the index file, opening the gallery, before enrolling). After every kill this process checks that:
+random delay (counted from its start in even rounds, from its first commit in odd ones) the
+worker is killed with SIGKILL, wherever it is (inside a transaction, writing the index file,
+opening the gallery). Subjects of older rounds are then removed, so the gallery stays small.
+After every kill this process checks that:
 
 - the gallery opens;
 - every subject is whole (all its faces, with the exact embeddings written, or absent), every
@@ -138,16 +140,17 @@ class _Helper:
 
 
 # ------------------------------------------------------------------ one round and its check
-def _one_round(helper: _Helper, rnd: int, delay: float) -> dict[str, Any]:
+def _one_round(helper: _Helper, rnd: int, delay: float, start: str) -> dict[str, Any]:
+    """Fork a worker; ``delay`` s after its ``start`` line ("ready": it is about to open the
+    gallery; "commit": its first enrolment is in), SIGKILL it."""
     helper.send(f"go {rnd}")
     pid, ready, killed, status, seen, errors = None, False, False, None, [], []
     while status is None:
         for line in helper.lines(timeout=0.0 if ready and not killed else 60.0):
             kind, args = line.split(" ", 1)[0], line.split()[1:]
+            ready = ready or kind == start
             if kind == "pid":
                 pid = int(args[1])
-            elif kind == "ready":
-                ready = True
             elif kind == "dead":
                 status = int(args[1])
             elif kind == "error":
@@ -251,7 +254,8 @@ def run_rounds(gallery: Path, count: int, faces: int = 1000, seed: int = 0, max_
     checked = 0
     try:
         for rnd in range(count):
-            r = _one_round(helper, rnd, float(rng.uniform(0.0, max_delay)))
+            # odd rounds: counted from the first commit, so a slow machine still kills mid-enrolment
+            r = _one_round(helper, rnd, float(rng.uniform(0.0, max_delay)), "commit" if rnd % 2 else "ready")
             rounds.append(r)
             problems += [f"round {rnd}: worker failed: {e}" for e in r["errors"]]
             if not r["killed"]:

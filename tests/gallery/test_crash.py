@@ -35,7 +35,8 @@ def test_sigkill_while_enrolling_leaves_whole_subjects(tmp_path):
     report = crash.run_rounds(tmp_path / "crash.gallery", ROUNDS, faces=200, seed=1)
     assert report["problems"] == []
     assert report["rounds"] == ROUNDS and sum(report["killed_where"].values()) == ROUNDS
-    assert report["subjects"] > 0 and report["faces"] == 200 * report["subjects"]
+    assert report["subjects_checked"] >= ROUNDS // 2, "every other round kills after a commit"
+    assert report["faces"] == 200 * report["subjects"]
     assert sum(report["index_after_kill"].values()) == ROUNDS
 
 
