@@ -5,6 +5,7 @@ backend in BACKENDS; adding a backend is one line there (a Backend with a ``crea
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -14,6 +15,9 @@ import pytest
 
 from facenet.gallery.sqlite_store import SQLiteStore
 from facenet.gallery.store import ModelIdentity, NewFace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest_pg import create_pg_store, open_pg_store, pg_server_url, pg_url  # noqa: E402,F401
 
 #: The identity the tests enrol with: small embeddings keep everything fast.
 IDENTITY = ModelIdentity("sface", "ab" * 32, 16, False)
@@ -33,6 +37,7 @@ BACKENDS: dict[str, Backend] = {
                       lambda rq, loc, ident: SQLiteStore.open(loc, ident)),
     "sqlite-int8": Backend(lambda rq, d, ident: SQLiteStore.create(d / "gallery.db", ident, quantize="int8"),
                            lambda rq, loc, ident: SQLiteStore.open(loc, ident)),
+    "postgres": Backend(create_pg_store, open_pg_store),  # a real embedded PostgreSQL 18 + pgvector server
 }
 
 

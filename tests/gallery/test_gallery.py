@@ -128,3 +128,15 @@ def test_cli_enrol_identify_gallery(photos, tmp_path, capsys):
     assert main(["gallery", str(text), "list"]) == 1
     assert "Traceback" not in capsys.readouterr().err
     shutil.rmtree(tmp_path / "missing", ignore_errors=True)
+
+
+def test_the_same_gallery_on_postgresql(pipeline, photos, pg_url):
+    """Enrol and identify through a postgresql:// URL on the embedded PostgreSQL + pgvector server."""
+    url = pg_url + "&gallery=g" + __import__("secrets").token_hex(4) if "?" in pg_url else pg_url
+    g = open_gallery(url, pipeline)
+    g.enroll("Aaron", photos["Aaron_Peirsol"][0])
+    g.enroll("Bush", photos["George_W_Bush"][0])
+    res = g.identify([photos["Aaron_Peirsol"][1], photos["Serena_Williams"][0]])
+    assert [im.faces[0].name for im in res] == ["Aaron", "unknown"]
+    assert g.stats()["subjects"] == 2
+    g.close()

@@ -78,27 +78,9 @@ class PgSearch:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self._names: dict[int, str] = {}
-        self._generation = -1
 
     def __call__(self, q: Any, k: int) -> list[list[tuple[str, float]]]:
-        gen = self.store.generation()
-        if gen != self._generation:
-            ids, _, names = self.store.all_embeddings()
-            self._names, self._generation = dict(zip(ids.tolist(), names)), gen
-        per_person = 4  # several photos of one person must not fill the candidate list
-        dist, fids = self.store.search(q, k * per_person)
-        out = []
-        for drow, frow in zip(dist, fids):
-            seen: dict[str, float] = {}
-            for d, f in zip(drow, frow):
-                n = self._names.get(int(f))
-                if n is not None and n not in seen:
-                    seen[n] = float(d)
-                    if len(seen) == k:
-                        break
-            out.append(list(seen.items()))
-        return out
+        return [[(h.subject, float(h.distance)) for h in row] for row in self.store.search_subjects(q, k)]
 
 
 def _search_for(store: GalleryStore, location: str | Path) -> Any:
@@ -126,11 +108,16 @@ def open_gallery(location: str | Path, pipeline: FacePipeline | None = None, *, 
         ModelMismatchError naming both); None: built from the gallery's own model when needed.
     Raises GalleryError for a location that is not a gallery (or missing, without ``create``).
     """
-    if create and pipeline is not None and not is_url(location):
-        from facenet.gallery.sqlite_store import SQLiteStore
+    if create and pipeline is not None:  # race-free between processes: one creates, the others open
+        if is_url(location):
+            from facenet.gallery.postgres_store import PostgresStore
 
-        Path(location).parent.mkdir(parents=True, exist_ok=True)
-        store = SQLiteStore.open_or_create(Path(location), identity_of(pipeline))  # race-free between processes
+            store = PostgresStore.open_or_create(str(location), identity_of(pipeline))
+        else:
+            from facenet.gallery.sqlite_store import SQLiteStore
+
+            Path(location).parent.mkdir(parents=True, exist_ok=True)
+            store = SQLiteStore.open_or_create(Path(location), identity_of(pipeline))
     elif gallery_exists(location):
         store = _open_store(location, identity_of(pipeline) if pipeline is not None else None)
     elif create:
