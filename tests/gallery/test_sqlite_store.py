@@ -274,3 +274,15 @@ def test_open_or_create_races(tmp_path, identity, make_faces):
     with pytest.raises(GalleryError, match="not an SQLite database"):
         SQLiteStore.open_or_create(other, identity)
     assert other.read_bytes() == b"not a gallery at all"
+
+
+def test_open_or_create_leaves_other_databases_alone(tmp_path, identity):
+    other = tmp_path / "songs.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE songs (title TEXT)")
+    before = other.read_bytes()
+    with pytest.raises(GalleryError, match="another application's SQLite database"):
+        SQLiteStore.open_or_create(other, identity)
+    assert other.read_bytes() == before
+    with sqlite3.connect(other) as c:
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"

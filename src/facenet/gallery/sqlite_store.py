@@ -138,7 +138,8 @@ def _box(row: Sequence[Any]) -> np.ndarray:
 
 
 class SQLiteStore:
-    """A gallery in one SQLite file. Make one with :meth:`create`, open one with :meth:`open`.
+    """A gallery in one SQLite file. Make one with :meth:`create`, open one with :meth:`open`,
+    or :meth:`open_or_create` (the one that is safe when processes race to make the gallery).
 
     Implements facenet.gallery.store.GalleryStore; ``quantize`` is "none" or "int8".
     """
@@ -182,8 +183,8 @@ class SQLiteStore:
         check_type(identity, "identity", ModelIdentity, owner="SQLiteStore.open_or_create", what="a ModelIdentity")
         check_option(quantize, "quantize", QUANTIZE, owner="SQLiteStore.open_or_create")
         path = Path(path)
-        if not path.exists() or (path.is_file() and path.stat().st_size == 0):
-            conn = _connect(path, "rwc", timeout)
+        if not path.exists() or (path.is_file() and _read_head(path) in (b"", _SQLITE_MAGIC)):
+            conn = _connect(path, "rwc", timeout)  # initialised under a write lock, or left alone
             try:
                 _initialise(conn, path, identity, quantize)
             finally:
@@ -442,9 +443,9 @@ def _connect(path: Path, mode: str, timeout: float) -> sqlite3.Connection:
 
 def _initialise(conn: sqlite3.Connection, path: Path, identity: ModelIdentity, quantize: str) -> bool:
     """Make an empty database a gallery, all or nothing (a half-made gallery is never left
-    behind); False when it is not empty (another process made it first, or it is something else)."""
+    behind), then switch it to WAL; False, touching nothing, when it is not empty (another
+    process made it first, or it is something else)."""
     with _sqlite_errors(str(path)):
-        conn.execute("PRAGMA journal_mode = WAL")
         with _transaction(conn):
             if _peek(conn) != (0, 0, 0):
                 return False
@@ -453,6 +454,7 @@ def _initialise(conn: sqlite3.Connection, path: Path, identity: ModelIdentity, q
             meta = {"identity": json.dumps(identity.to_dict(), sort_keys=True), "quantize": quantize,
                     "gallery_uid": uuid.uuid4().hex, "created": repr(time.time())}
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+        conn.execute("PRAGMA journal_mode = WAL")
     return True
 
 
