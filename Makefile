@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash
 
 install: $(STAMP)
 
@@ -73,3 +73,7 @@ bench-identify: $(STAMP)
 # pgvector gallery at 100,000 LFW-structured embeddings: import rate, latency, recall@1, size, memory.
 bench-gallery-pg: $(STAMP)
 	$(PY) bench/gallery_pg.py --data $(FACENET_DATA) --out out/bench
+
+# 100 SIGKILLs in the middle of enrolling: the gallery opens every time, each person whole or absent.
+bench-gallery-crash: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) bench/gallery_crash.py --count 100
