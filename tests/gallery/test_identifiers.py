@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facenet.gallery.identifiers import Identification, KNNIdentifier, NotFittedError, SVMIdentifier
+from facenet.gallery.identifiers import KNNIdentifier, NotFittedError, OpenSetPrediction, SVMIdentifier
 from facenet.gallery.openset import ImpostorModel, identification_threshold, margin_scores
 
 
@@ -30,7 +30,7 @@ def test_closed_set_nearest_neighbour_and_shapes():
     pred = knn.predict(centres)
     assert pred.shape == (6,) and list(pred) == list(knn.classes_)
     r = knn.identify(centres, n_candidates=3)
-    assert isinstance(r, Identification) and len(r) == 6
+    assert isinstance(r, OpenSetPrediction) and len(r) == 6
     assert r.candidates.shape == (6, 3) and r.distances.shape == (6, 3) and r.scores.shape == (6,)
     assert np.all(np.diff(r.distances, axis=1) >= 0) and r.threshold is None and r.accepted.all()
     assert knn.score(centres, knn.classes_) == 1.0

@@ -31,7 +31,7 @@ class NotFittedError(FacenetError, ValueError, AttributeError):
 
 
 @dataclass(frozen=True)
-class Identification:
+class OpenSetPrediction:
     """What an identifier says about M queries.
 
     labels: (M,) object, the top-1 subject, or the unknown label where it was rejected.
@@ -94,7 +94,7 @@ class _Identifier:
         self._check_fitted()
         return check_embeddings(x, "X", type(self).__name__, dim=self.n_features_in_)
 
-    def identify(self, X: Any, n_candidates: int = 5) -> Identification:
+    def identify(self, X: Any, n_candidates: int = 5) -> OpenSetPrediction:
         """Top-1 answer (or unknown), score and the top ``n_candidates`` subjects of each query.
 
         X: (M, D) embeddings (rows are L2-normalised)."""
@@ -107,7 +107,7 @@ class _Identifier:
         t = self.threshold_
         accepted = np.ones(len(x), bool) if t is None else scores < t
         labels = np.where(accepted, names[:, 0] if len(x) else np.zeros(0, object), self.unknown_label).astype(object)
-        return Identification(labels, scores.astype(np.float64), accepted, t, names, dist.astype(np.float64))
+        return OpenSetPrediction(labels, scores.astype(np.float64), accepted, t, names, dist.astype(np.float64))
 
     def predict(self, X: Any) -> np.ndarray:
         """(M,) object: each query's subject, or ``unknown_label`` where it is rejected."""

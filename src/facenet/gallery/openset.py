@@ -20,8 +20,9 @@ shared standardised shape ``G``) and predicts ``FPIR(t, N) = mean_p [1 - (1 - G(
 scale_p))^N]``: each probe's best stranger match is the minimum of N draws from its own
 distribution (probes differ: a blurred face is close to everybody). With one probe of location 0
 and scale 1 this is the textbook ``1 - (1 - FAR(t))^N``. :func:`identification_threshold` solves
-it for t; the shipped calibration for SFace is ``sface_impostors.json`` beside this module
-(made by ``bench/identify_lfw.py calibrate``, from CelebA-wild, not LFW).
+it for t. The shipped calibrations (``SHIPPED_MODELS``, beside this module) are SFace's, plain
+and with flip TTA, made by ``bench/identify_lfw.py calibrate --write src/facenet/gallery`` from
+CelebA-wild (not LFW); ``bench/identify_lfw.py develop`` checks them on held-out identities.
 """
 
 from __future__ import annotations
