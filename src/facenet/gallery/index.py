@@ -25,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import threading
 import zipfile
 from contextlib import contextmanager
@@ -36,6 +34,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from facenet.fileio import write_atomic
 from facenet.gallery.store import GalleryStore, ModelIdentity, check_subject_name
 from facenet.validation import check_scalar
 
@@ -368,8 +367,8 @@ class FaceIndex:
                 "size": len(st.ids), "n_subjects": len(st.names), "dim": self.dim, "kind": st.kind,
                 "m": self.options.m, "ef_construction": self.options.ef_construction,
                 "identity": self.identity.to_dict() if self.identity else None, "gallery_uid": self.gallery_uid}
-        _atomic_write(path, data)
-        _atomic_write(_sidecar(path), json.dumps(meta, indent=1).encode("utf-8"))
+        write_atomic(path, data)
+        write_atomic(_sidecar(path), json.dumps(meta, indent=1).encode("utf-8"))
         _remove_leftovers(path)
 
     def describe(self) -> dict[str, Any]:
@@ -471,16 +470,3 @@ def _remove_leftovers(path: Path, age_s: float = 3600.0) -> None:
                 tmp.unlink()
         except OSError:  # gone already, or not ours to delete
             pass
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -36,6 +36,7 @@ from facenet.gallery.store import (
     NewFace,
     SubjectExistsError,
     SubjectSummary,
+    check_meta_key,
     check_new_faces,
     check_subject_name,
     subject_not_found,
@@ -45,8 +46,6 @@ from facenet.validation import check_scalar, check_type
 #: pgvector's hnsw.ef_search for search() (raised to k when k is larger); bench/gallery_pg.py
 #: measures what each value costs and gives (recall@1 against exact search, latency).
 DEFAULT_EF_SEARCH = 200
-#: Meta keys written at creation (read-only copies for get_meta; the gallery row is the truth), as SQLite's.
-RESERVED_META = frozenset({"identity", "quantize", "gallery_uid", "created"})
 _FACE_SQL = ("SELECT f.id, s.name, f.embedding, f.photo_sha256, f.box, f.source, f.created "
              "FROM faces f JOIN subjects s ON s.id = f.subject_id")
 
@@ -368,11 +367,7 @@ class PostgresStore:
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a user setting (not a change of faces: ``generation`` stays). Reserved keys are refused."""
-        check_type(key, "key", str, owner="PostgresStore.set_meta", what="a string")
-        check_type(value, "value", str, owner="PostgresStore.set_meta", what="a string")
-        if not key or key in RESERVED_META:
-            raise ValueError(f"The 'key' parameter of PostgresStore.set_meta must be a non-empty key other than "
-                             f"{', '.join(sorted(RESERVED_META))}. Got {key!r} instead.")
+        check_meta_key(key, value, "PostgresStore.set_meta")
         with self._tx() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                          [key, value])

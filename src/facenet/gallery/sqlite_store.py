@@ -36,6 +36,7 @@ from facenet.gallery.store import (
     NewFace,
     SubjectExistsError,
     SubjectSummary,
+    check_meta_key,
     check_new_faces,
     check_subject_name,
     subject_not_found,
@@ -44,8 +45,6 @@ from facenet.validation import check_option, check_scalar, check_type
 
 #: ``PRAGMA application_id`` of a facenet gallery ("fcng").
 APPLICATION_ID = 0x66636E67
-#: Meta keys the store keeps for itself (set_meta refuses them).
-RESERVED_META = frozenset({"identity", "quantize", "gallery_uid", "created"})
 QUANTIZE = ("none", "int8")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -419,11 +418,7 @@ class SQLiteStore:
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a user setting (e.g. a calibrated threshold). The store's own keys are refused."""
-        check_type(key, "key", str, owner="SQLiteStore.set_meta", what="a string")
-        check_type(value, "value", str, owner="SQLiteStore.set_meta", what="a string")
-        if not key or key in RESERVED_META:
-            raise ValueError(f"The 'key' parameter of SQLiteStore.set_meta must be a non-empty key other than "
-                             f"{', '.join(sorted(RESERVED_META))}. Got {key!r} instead.")
+        check_meta_key(key, value, "SQLiteStore.set_meta")
         with self._write() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                          (key, value))

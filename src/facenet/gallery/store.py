@@ -28,6 +28,21 @@ MAX_NAME_LENGTH = 200
 UNIT_NORM_TOLERANCE = 1e-3
 
 
+#: Meta keys a store keeps for itself, written at creation; set_meta refuses them.
+RESERVED_META = frozenset({"identity", "quantize", "gallery_uid", "created"})
+
+
+def check_meta_key(key: object, value: object, owner: str) -> None:
+    """A user meta setting: string key and value, the key not one of RESERVED_META."""
+    from facenet.validation import check_type
+
+    check_type(key, "key", str, owner=owner, what="a string")
+    check_type(value, "value", str, owner=owner, what="a string")
+    if not key or key in RESERVED_META:
+        raise ValueError(f"The 'key' parameter of {owner} must be a non-empty key other than "
+                         f"{', '.join(sorted(RESERVED_META))}. Got {key!r} instead.")
+
+
 class GalleryError(FacenetError):
     """A gallery that cannot be opened or used: not a gallery, a newer schema, a broken file."""
 

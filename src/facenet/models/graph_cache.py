@@ -28,6 +28,7 @@ import re
 import warnings
 from pathlib import Path
 
+from facenet.fileio import write_atomic
 from facenet.models.onnx_graph import PREPARE_VERSION, prepare_onnx_file
 from facenet.validation import check_type
 from facenet.weights import sha256_file
@@ -103,23 +104,3 @@ def prepared_graph(source: Path, input_name: str, *, source_sha256: str | None =
         warnings.warn(f"could not write the prepared-graph cache {graph}: {exc}; preparing in memory "
                       "on every start", RuntimeWarning, stacklevel=2)
     return blob
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and
-    :func:`os.replace`, so no reader ever sees a partial file."""
-    import tempfile  # only a cache miss writes
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

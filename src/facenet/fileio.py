@@ -1,0 +1,26 @@
+"""Writing files so that no reader ever sees a partial one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through ``<path>.<random>.tmp`` in the same folder, flushed to
+    disk, then :func:`os.replace`: a reader sees the old file or the new one, never half of it,
+    and a crash leaves at most a stray ``.tmp`` (removed here on any error)."""
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
