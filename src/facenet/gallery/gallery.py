@@ -33,22 +33,13 @@ DEFAULT_FPIR = 1e-2
 def exact_subject_hits(store: GalleryStore, q: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
     """Exact search over every face of ``store``: per query the k nearest people (name, squared
     L2 distance of their nearest face), nearest first. q: (Q, D) float32 unit norm."""
-    _, vecs, names = store.all_embeddings()
+    from facenet.gallery.index import FaceIndex, IndexOptions
+
+    ids, vecs, names = store.all_embeddings()
     if len(names) == 0:
         return [[] for _ in range(len(q))]
-    d = np.clip(2.0 - 2.0 * (q @ vecs.T), 0.0, 4.0)
-    order = np.argsort(d, axis=1, kind="stable")
-    out = []
-    for i in range(len(q)):
-        seen: dict[str, float] = {}
-        for j in order[i]:
-            n = names[j]
-            if n not in seen:
-                seen[n] = float(d[i, j])
-                if len(seen) == k:
-                    break
-        out.append(list(seen.items()))
-    return out
+    index = FaceIndex.from_arrays(ids, vecs, names, options=IndexOptions(exact_threshold=len(ids) + 1))  # exact
+    return [[(h.subject, float(h.distance)) for h in row] for row in index.search_subjects(q, k)]
 
 
 def identity_of(pipeline: FacePipeline) -> ModelIdentity:
