@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from facenet.gallery import sqlite_store
+from facenet.gallery import sqlite_schema, sqlite_store
 from facenet.gallery.sqlite_store import MIGRATIONS, SQLiteStore, decode, encode, migrate
 from facenet.gallery.store import SCHEMA_VERSION, GalleryError, ModelMismatchError
 
@@ -207,7 +207,7 @@ def test_open_migrates_an_old_gallery(gallery, monkeypatch):
     def v2(conn):
         conn.execute("CREATE TABLE notes (text TEXT)")
 
-    monkeypatch.setattr(sqlite_store, "MIGRATIONS", (*MIGRATIONS, v2))
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", (*MIGRATIONS, v2))
     s = SQLiteStore.open(gallery.path)
     with _raw(s) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1

@@ -6,11 +6,8 @@ squared L2 distance is ``2 - 2 * inner product`` (0..4), the number the rest of 
 
 The database is the source of truth. :meth:`FaceIndex.open` uses a saved index only when it was
 made from the store's current ``generation`` (and its checksum and settings are right); a lost,
-stale or corrupt file is rebuilt, never fatal and never used. Files, next to the gallery::
-
-    <gallery>.faiss        uncompressed NumPy archive (no pickles): the serialised FAISS index,
-                           face ids, subject codes and subject names
-    <gallery>.faiss.json   sidecar: format, generation, SHA-256 of the archive, settings
+stale or corrupt file is rebuilt, never fatal and never used. The files (``<gallery>.faiss`` and
+its sidecar ``<gallery>.faiss.json``) are :mod:`facenet.gallery.index_file`'s.
 
 Threads: any number of threads may call :meth:`search` / :meth:`search_subjects` at once
 (concurrent FAISS searches on an index that is not being changed are safe); :meth:`add`,
@@ -22,11 +19,7 @@ team costs more than the search itself (measured on exact search of 10k-100k fac
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import threading
-import zipfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,11 +27,13 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from facenet.fileio import write_atomic
+from facenet.gallery import index_file
+from facenet.gallery.index_file import INDEX_FORMAT, Saved, index_path_for
 from facenet.gallery.store import GalleryStore, ModelIdentity, check_subject_name
 from facenet.validation import check_scalar
 
-INDEX_FORMAT = 1
+__all__ = ["INDEX_FORMAT", "FaceIndex", "IndexOptions", "SubjectHit", "best_per_subject", "index_path_for"]
+
 #: Padding distance for missing hits (face id -1): the largest squared L2 distance.
 PAD_DISTANCE = 4.0
 
@@ -124,15 +119,6 @@ class _ReadWriteLock:
                 self._cond.notify_all()
 
 
-def index_path_for(gallery_path: str | Path) -> Path:
-    """Where a gallery file's index lives: ``<gallery>.faiss`` (and ``<gallery>.faiss.json``)."""
-    return Path(str(gallery_path) + ".faiss")
-
-
-def _sidecar(path: Path) -> Path:
-    return Path(str(path) + ".json")
-
-
 def _new_faiss(dim: int, kind: str, options: IndexOptions) -> Any:
     import faiss
 
@@ -194,9 +180,9 @@ class FaceIndex:
             return cls.build(store, options)
         path = Path(path)
         generation = store.generation()
-        loaded, reason = _load(path, store, generation, options)
-        if loaded is not None:
-            index = cls(loaded, store.identity.embedding_size, options, store.identity, store.get_meta("gallery_uid"))
+        saved, reason = index_file.load(path, store, generation, options)
+        if saved is not None:
+            index = cls(_State(*saved[:4], generation, saved.kind), store.identity.embedding_size, options, store.identity, store.get_meta("gallery_uid"))
             index.source = "file"
             return index
         index = cls.build(store, options)
@@ -355,21 +341,13 @@ class FaceIndex:
         last, so a reader sees either the old pair, the new pair, or a checksum mismatch)."""
         import faiss
 
-        path = Path(path)
         with self._lock.read():
             st = self._state
             raw = faiss.serialize_index(st.index)
-        buf = io.BytesIO()
-        names = "\n".join(st.names).encode("utf-8")
-        np.savez(buf, index=raw, ids=st.ids, codes=st.codes, names=np.frombuffer(names, dtype=np.uint8))
-        data = buf.getvalue()
-        meta = {"format": INDEX_FORMAT, "generation": st.generation, "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(st.ids), "n_subjects": len(st.names), "dim": self.dim, "kind": st.kind,
-                "m": self.options.m, "ef_construction": self.options.ef_construction,
+        meta = {"generation": st.generation, "dim": self.dim, "m": self.options.m,
+                "ef_construction": self.options.ef_construction,
                 "identity": self.identity.to_dict() if self.identity else None, "gallery_uid": self.gallery_uid}
-        write_atomic(path, data)
-        write_atomic(_sidecar(path), json.dumps(meta, indent=1).encode("utf-8"))
-        _remove_leftovers(path)
+        index_file.write(Path(path), Saved(raw, st.ids, st.codes, st.names, st.kind), meta)
 
     def describe(self) -> dict[str, Any]:
         """Size, kind, generation, settings and where it came from (for ``gallery stats``)."""
@@ -414,59 +392,3 @@ def _build_state(ids: np.ndarray, emb: np.ndarray, subjects: list[str], generati
     if len(ids):
         index.add(emb)  # batch work: FAISS's default thread count (OMP_NUM_THREADS)
     return _State(index, ids, codes, names, generation, kind)
-
-
-def _load(path: Path, store: GalleryStore, generation: int, options: IndexOptions) -> tuple[_State | None, str | None]:
-    """The saved state when every check passes, else (None, why not)."""
-    side = _sidecar(path)
-    if not path.exists() or not side.exists():
-        return None, "no index file"
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-        data = path.read_bytes()
-    except (OSError, ValueError) as exc:
-        return None, f"unreadable index file ({type(exc).__name__})"
-    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
-        return None, "unknown index format"
-    if meta.get("generation") != generation:
-        return None, f"stale (index at generation {meta.get('generation')}, gallery at {generation})"
-    try:
-        return _check_and_load(meta, data, store, generation, options)
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
-        return None, f"corrupt index file ({type(exc).__name__})"
-
-
-def _check_and_load(meta: dict[str, Any], data: bytes, store: GalleryStore, generation: int,
-                    options: IndexOptions) -> tuple[_State | None, str | None]:
-    import faiss
-
-    wanted = {"dim": store.identity.embedding_size, "identity": store.identity.to_dict(),
-              "gallery_uid": store.get_meta("gallery_uid"), "kind": options.kind_for(int(meta["size"])),
-              "sha256": hashlib.sha256(data).hexdigest()}
-    if meta.get("kind") == "hnsw":
-        wanted.update(m=options.m, ef_construction=options.ef_construction)
-    for key, value in wanted.items():
-        if meta.get(key) != value:
-            return None, ("corrupt index file (checksum)" if key == "sha256" else
-                          f"index file made for another {key.replace('_', ' ')}")
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        raw, ids, codes = z["index"], z["ids"].astype(np.int64), z["codes"].astype(np.int32)
-        names = bytes(z["names"]).decode("utf-8").split("\n") if z["names"].size else []
-    index = faiss.deserialize_index(raw)
-    if (index.ntotal != len(ids) or len(codes) != len(ids) or len(ids) != meta["size"] or index.d != meta["dim"]
-            or (len(codes) and (codes.min() < 0 or codes.max() >= len(names)))):
-        return None, "corrupt index file (inconsistent sizes)"
-    return _State(index, ids, codes, names, generation, meta["kind"]), None
-
-
-def _remove_leftovers(path: Path, age_s: float = 3600.0) -> None:
-    """Delete temporary files of earlier saves that were killed midway (older than an hour, so
-    never a save still in progress)."""
-    import time
-
-    for tmp in path.parent.glob(path.name + ".*.tmp"):
-        try:
-            if time.time() - tmp.stat().st_mtime > age_s:
-                tmp.unlink()
-        except OSError:  # gone already, or not ours to delete
-            pass

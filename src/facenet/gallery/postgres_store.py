@@ -25,8 +25,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from facenet.gallery import pg_bulk, pg_search
 from facenet.gallery import pg_schema as schema_mod
-from facenet.gallery import pg_search
 from facenet.gallery.index import SubjectHit
 from facenet.gallery.pg_schema import NOW, SCHEMA_PREFIX, Vec, closing_on_error, connect, first_line, split_url
 from facenet.gallery.store import (
@@ -255,7 +255,7 @@ class PostgresStore:
         (names checked, subjects created, photos already enrolled skipped), one generation bump,
         sent with one binary COPY. rebuild_index: drop the HNSW index and build it again after
         the insert (much faster than updating it face by face, but searches wait meanwhile);
-        None: when the batch is larger than the gallery and 10,000 faces. Returns faces added."""
+        None: when the batch is larger than the gallery and pg_bulk.REBUILD_MIN_FACES. Returns faces added."""
         owner = "PostgresStore.bulk_add"
         rows: list[tuple[Any, ...]] = []
         for subject, faces in items:
@@ -264,30 +264,10 @@ class PostgresStore:
             rows.extend((name, Vec(e), f.photo_sha256.lower() or None, [float(b) for b in f.box], f.source)
                         for e, f in zip(emb, faces))
         with self._tx(write=True) as conn:
-            n_before = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
-            rebuild = len(rows) > max(n_before, 10_000) if rebuild_index is None else bool(rebuild_index)
-            conn.execute("CREATE TEMP TABLE bulk_faces (ord serial, name text, embedding vector, photo_sha256 text, "
-                         "box real[], source text) ON COMMIT DROP")
-            vector_oid = int(conn.execute("SELECT 'vector'::regtype::oid").fetchone()[0])
-            with conn.cursor().copy("COPY bulk_faces (name, embedding, photo_sha256, box, source) FROM STDIN (FORMAT BINARY)") as cp:
-                cp.set_types(["text", vector_oid, "text", "float4[]", "text"])
-                for r in rows:
-                    cp.write_row(r)
-            made = conn.execute("INSERT INTO subjects (name, created) SELECT DISTINCT name, " + NOW + " FROM bulk_faces "
-                                "ON CONFLICT (name) DO NOTHING").rowcount
-            if rebuild:
-                conn.execute("DROP INDEX IF EXISTS faces_embedding_hnsw")
-            added = conn.execute("INSERT INTO faces (subject_id, embedding, photo_sha256, box, source, created) "
-                                 "SELECT s.id, b.embedding, b.photo_sha256, b.box, b.source, " + NOW + " FROM bulk_faces b "
-                                 "JOIN subjects s ON s.name = b.name ORDER BY b.ord "
-                                 "ON CONFLICT (subject_id, photo_sha256) DO NOTHING").rowcount
-            if rebuild:
-                psycopg = schema_mod.psycopg()
-                conn.execute("SELECT set_config('maintenance_work_mem', '1GB', true)")
-                conn.execute(psycopg.sql.SQL(schema_mod.HNSW_INDEX).format(s=psycopg.sql.Identifier(self._schema)))
+            made, added = pg_bulk.insert(conn, self._schema, rows, rebuild_index)
             if made or added:
                 self._bump(conn)
-            return int(added)
+            return added
 
     def subjects(self) -> list[SubjectSummary]:
         with self._tx() as conn:

@@ -1,19 +1,12 @@
 """The embedded gallery backend: one SQLite file (WAL mode), the default.
 
-Layout (schema v1, ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file as a
-facenet gallery)::
-
-    meta(key, value)               identity (JSON), quantize, gallery_uid, created, user keys
-    state(generation)              one row, bumped in the transaction of every change
-    subjects(id, name UNIQUE, created)
-    faces(id, subject_id -> subjects ON DELETE CASCADE, embedding BLOB, photo_sha256,
-          x1, y1, x2, y2, source, created)      UNIQUE (subject_id, photo_sha256) unless ''
-
-Embeddings are float32 blobs of D values, or with ``quantize="int8"`` D signed bytes
-(round(127 x), the paper's 128-byte embeddings), dequantised (q / 127, renormalised) on read.
-Every write is one ``BEGIN IMMEDIATE`` transaction; a busy timeout makes concurrent processes
-wait for each other instead of failing; ``synchronous=FULL`` makes a commit survive a power cut.
-A store may be shared by threads (one lock serialises its connection).
+The file's layout, migrations and connections are in :mod:`facenet.gallery.sqlite_schema`;
+embeddings are float32 blobs of D values, or with ``quantize="int8"`` D signed bytes
+(:mod:`facenet.gallery.quantize`: round(127 x), the paper's 128-byte embeddings), dequantised
+(q / 127, renormalised) on read. Every write is one ``BEGIN IMMEDIATE`` transaction; a busy
+timeout makes concurrent processes wait for each other instead of failing; ``synchronous=FULL``
+makes a commit survive a power cut. A store may be shared by threads (one lock serialises its
+connection).
 """
 
 from __future__ import annotations
@@ -22,13 +15,27 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from facenet.gallery import sqlite_schema
+from facenet.gallery.quantize import QUANTIZE, decode, encode
+from facenet.gallery.sqlite_schema import (
+    APPLICATION_ID,
+    MIGRATIONS,
+    SQLITE_MAGIC,
+    check_header,
+    connect,
+    initialise,
+    migrate,
+    peek,
+    read_head,
+    sqlite_errors,
+    transaction,
+)
 from facenet.gallery.store import (
     FaceRecord,
     GalleryError,
@@ -43,89 +50,8 @@ from facenet.gallery.store import (
 )
 from facenet.validation import check_option, check_scalar, check_type
 
-#: ``PRAGMA application_id`` of a facenet gallery ("fcng").
-APPLICATION_ID = 0x66636E67
-QUANTIZE = ("none", "int8")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def _schema_v1(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
-    conn.execute("CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL)")
-    conn.execute("INSERT INTO state (id, generation) VALUES (1, 0)")
-    conn.execute("CREATE TABLE subjects (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, "
-                 "created REAL NOT NULL)")
-    conn.execute("CREATE TABLE faces (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                 "subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE, "
-                 "embedding BLOB NOT NULL, photo_sha256 TEXT NOT NULL, x1 REAL, y1 REAL, x2 REAL, y2 REAL, "
-                 "source TEXT NOT NULL, created REAL NOT NULL)")
-    conn.execute("CREATE INDEX faces_by_subject ON faces (subject_id)")
-    conn.execute("CREATE UNIQUE INDEX faces_one_photo ON faces (subject_id, photo_sha256) WHERE photo_sha256 <> ''")
-
-
-#: MIGRATIONS[v] takes a gallery from schema v to v + 1 (v0: an empty file); len == SCHEMA_VERSION.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
-
-
-def migrate(conn: sqlite3.Connection, steps: Sequence[Callable[[sqlite3.Connection], None]] | None = None,
-            location: str = "the gallery") -> int:
-    """Bring the database to schema ``len(steps)``, one step per version, all in one transaction
-    (a failing step leaves the file as it was). Returns the version it started from.
-    GalleryError for a schema newer than ``len(steps)``. ``conn`` must be in autocommit mode.
-    steps None: MIGRATIONS."""
-    with _transaction(conn):
-        return _apply_steps(conn, MIGRATIONS if steps is None else steps, location)
-
-
-def _apply_steps(conn: sqlite3.Connection, steps: Sequence[Callable[[sqlite3.Connection], None]], location: str) -> int:
-    start = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if start > len(steps):
-        raise GalleryError(f"{location} has gallery schema v{start}, newer than this facenet reads "
-                           f"(up to v{len(steps)}); upgrade facenet to open it.")
-    for version in range(start, len(steps)):
-        steps[version](conn)
-        conn.execute(f"PRAGMA user_version = {version + 1}")
-    return start
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back when the block raises."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _blob_size(dim: int, quantize: str) -> int:
-    return dim if quantize == "int8" else 4 * dim
-
-
-def encode(embeddings: np.ndarray, quantize: str) -> list[bytes]:
-    """(N, D) float32 unit embeddings -> one blob each (float32, or int8 round(127 x))."""
-    if quantize == "int8":
-        q = np.clip(np.rint(embeddings * 127.0), -127, 127).astype(np.int8)
-        return [row.tobytes() for row in q]
-    return [row.tobytes() for row in np.ascontiguousarray(embeddings, dtype=np.float32)]
-
-
-def decode(blobs: Sequence[bytes], dim: int, quantize: str, location: str = "the gallery") -> np.ndarray:
-    """Blobs -> (N, D) float32 unit embeddings (int8 ones dequantised and renormalised)."""
-    size = _blob_size(dim, quantize)
-    if any(len(b) != size for b in blobs):
-        raise GalleryError(f"{location} holds an embedding of the wrong size (expected {size} bytes: "
-                           f"{dim}-D {quantize}); the file is damaged.")
-    raw = b"".join(blobs)
-    if quantize == "int8":
-        x = np.frombuffer(raw, dtype=np.int8).reshape(len(blobs), dim).astype(np.float32) / 127.0
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        return x / np.maximum(norms, np.float32(1e-12))
-    return np.frombuffer(raw, dtype=np.float32).reshape(len(blobs), dim).copy()
-
+#: Re-exported: the file's schema and the embedding codec live in their own modules.
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "QUANTIZE", "SQLiteStore", "decode", "encode", "migrate"]
 
 def _box_values(box: Sequence[float]) -> tuple[float | None, ...]:
     """A box as four SQL values (NULL for NaN: SQLite has no NaN)."""
@@ -162,11 +88,11 @@ class SQLiteStore:
         check_option(quantize, "quantize", QUANTIZE, owner="SQLiteStore.create")
         path = Path(path)
         exists = f"{path} already exists; open it instead of creating a gallery there."
-        if path.exists() and (not path.is_file() or (path.stat().st_size > 0 and _read_head(path) != _SQLITE_MAGIC)):
+        if path.exists() and (not path.is_file() or (path.stat().st_size > 0 and read_head(path) != SQLITE_MAGIC)):
             raise GalleryError(exists)
-        conn = _connect(path, "rwc", timeout)
+        conn = connect(path, "rwc", timeout)
         try:
-            if not _initialise(conn, path, identity, quantize):
+            if not initialise(conn, path, identity, quantize):
                 raise GalleryError(exists)
         except BaseException:
             conn.close()
@@ -182,10 +108,10 @@ class SQLiteStore:
         check_type(identity, "identity", ModelIdentity, owner="SQLiteStore.open_or_create", what="a ModelIdentity")
         check_option(quantize, "quantize", QUANTIZE, owner="SQLiteStore.open_or_create")
         path = Path(path)
-        if not path.exists() or (path.is_file() and _read_head(path) in (b"", _SQLITE_MAGIC)):
-            conn = _connect(path, "rwc", timeout)  # initialised under a write lock, or left alone
+        if not path.exists() or (path.is_file() and read_head(path) in (b"", SQLITE_MAGIC)):
+            conn = connect(path, "rwc", timeout)  # initialised under a write lock, or left alone
             try:
-                _initialise(conn, path, identity, quantize)
+                initialise(conn, path, identity, quantize)
             finally:
                 conn.close()
         return cls.open(path, identity, timeout=timeout)
@@ -200,17 +126,17 @@ class SQLiteStore:
         check_type(identity, "identity", (ModelIdentity, type(None)), owner="SQLiteStore.open",
                    what="a ModelIdentity or None")
         path = Path(path)
-        _check_header(path)
-        conn = _connect(path, "rw", timeout)
+        check_header(path)
+        conn = connect(path, "rw", timeout)
         try:
-            with _sqlite_errors(str(path)):
-                app_id, version, n_tables = _peek(conn)
+            with sqlite_errors(str(path)):
+                app_id, version, n_tables = peek(conn)
                 if app_id != APPLICATION_ID:
                     what = "an empty SQLite database" if n_tables == 0 else "another application's SQLite database"
                     raise GalleryError(f"{path} is not a facenet gallery ({what}).")
                 conn.execute("PRAGMA journal_mode = WAL")
-                if version != len(MIGRATIONS):
-                    migrate(conn, location=str(path))
+                if version != len(sqlite_schema.MIGRATIONS):
+                    migrate(conn, sqlite_schema.MIGRATIONS, location=str(path))
                 meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('identity', 'quantize')"))
             try:
                 stored = ModelIdentity.from_dict(json.loads(meta["identity"]))
@@ -247,13 +173,13 @@ class SQLiteStore:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, _sqlite_errors(self.location):
+        with self._lock, sqlite_errors(self.location):
             yield self._live()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One BEGIN IMMEDIATE transaction: committed when the block ends, rolled back on error."""
-        with self._lock, _sqlite_errors(self.location), _transaction(self._live()) as conn:
+        with self._lock, sqlite_errors(self.location), transaction(self._live()) as conn:
             yield conn
 
     @staticmethod
@@ -422,78 +348,3 @@ class SQLiteStore:
         with self._write() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                          (key, value))
-
-
-def _connect(path: Path, mode: str, timeout: float) -> sqlite3.Connection:
-    """An autocommit connection (explicit transactions) with foreign keys and a busy timeout."""
-    timeout = check_scalar(timeout, "timeout", float, min_val=0.0, owner="SQLiteStore")
-    uri = f"{path.resolve().as_uri()}?mode={mode}"
-    with _sqlite_errors(str(path)):
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = FULL")
-    return conn
-
-
-def _initialise(conn: sqlite3.Connection, path: Path, identity: ModelIdentity, quantize: str) -> bool:
-    """Make an empty database a gallery, all or nothing (a half-made gallery is never left
-    behind), then switch it to WAL; False, touching nothing, when it is not empty (another
-    process made it first, or it is something else)."""
-    with _sqlite_errors(str(path)):
-        with _transaction(conn):
-            if _peek(conn) != (0, 0, 0):
-                return False
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            _apply_steps(conn, MIGRATIONS, str(path))  # v0 (empty) -> current: the steps open() migrates with
-            meta = {"identity": json.dumps(identity.to_dict(), sort_keys=True), "quantize": quantize,
-                    "gallery_uid": uuid.uuid4().hex, "created": repr(time.time())}
-            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
-        conn.execute("PRAGMA journal_mode = WAL")
-    return True
-
-
-def _peek(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """(application_id, user_version, number of tables) of an open database."""
-    app = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    ver = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    n = int(conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0])
-    return app, ver, n
-
-
-def _check_header(path: Path) -> None:
-    """GalleryError unless ``path`` is an existing file that starts like an SQLite database."""
-    if not path.exists():
-        raise GalleryError(f"No gallery at {path} (the file does not exist).")
-    if not path.is_file():
-        raise GalleryError(f"{path} is not a gallery (not a file).")
-    head = _read_head(path)
-    if not head:
-        raise GalleryError(f"{path} is not a facenet gallery (the file is empty).")
-    if head != _SQLITE_MAGIC:
-        raise GalleryError(f"{path} is not a facenet gallery (not an SQLite database).")
-
-
-def _read_head(path: Path) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise GalleryError(f"{path} cannot be read: {exc.strerror or exc}.") from None
-
-
-@contextmanager
-def _sqlite_errors(location: str) -> Iterator[None]:
-    """sqlite3's errors as GalleryError naming the gallery (integrity errors are bugs: re-raised)."""
-    try:
-        yield
-    except sqlite3.IntegrityError:
-        raise
-    except sqlite3.OperationalError as exc:
-        msg = str(exc)
-        if "locked" in msg or "busy" in msg:
-            raise GalleryError(f"The gallery {location} is busy (another process held it longer than the "
-                               f"timeout): {msg}.") from None
-        raise GalleryError(f"The gallery {location} cannot be used: {msg}.") from None
-    except sqlite3.DatabaseError as exc:
-        raise GalleryError(f"{location} is not a usable gallery: {exc}.") from None

@@ -1,0 +1,118 @@
+"""The saved FAISS index of a gallery file and its sidecar (the file half of
+:class:`facenet.gallery.index.FaceIndex`). Files, next to the gallery::
+
+    <gallery>.faiss        uncompressed NumPy archive (no pickles): the serialised FAISS index,
+                           face ids, subject codes and subject names
+    <gallery>.faiss.json   sidecar: format, generation, SHA-256 of the archive, settings
+
+A saved index is used only when it was made from the store's current generation and its checksum
+and settings are right; anything else is a reason to rebuild, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from facenet.fileio import write_atomic
+from facenet.gallery.store import GalleryStore
+
+INDEX_FORMAT = 1
+
+
+class Saved(NamedTuple):
+    """What an index file holds: the FAISS index (positions 0..N-1), face ids (N,) int64
+    ascending, subject code per position (N,) int32, subject names, kind ("exact"/"hnsw")."""
+
+    index: Any
+    ids: np.ndarray
+    codes: np.ndarray
+    names: list[str]
+    kind: str
+
+
+def index_path_for(gallery_path: str | Path) -> Path:
+    """Where a gallery file's index lives: ``<gallery>.faiss`` (and ``<gallery>.faiss.json``)."""
+    return Path(str(gallery_path) + ".faiss")
+
+
+def sidecar(path: Path) -> Path:
+    return Path(str(path) + ".json")
+
+
+def write(path: Path, saved: Saved, meta: dict[str, Any]) -> None:
+    """Write ``path`` and its sidecar (``meta`` plus format, checksum and sizes) atomically:
+    temporary files, then rename; the sidecar last, so a reader sees either the old pair, the
+    new pair, or a checksum mismatch. saved.index: the index already serialised
+    (``faiss.serialize_index``: a uint8 array), so the caller needs no lock while this writes."""
+    raw = saved.index
+    buf = io.BytesIO()
+    names = "\n".join(saved.names).encode("utf-8")
+    np.savez(buf, index=raw, ids=saved.ids, codes=saved.codes, names=np.frombuffer(names, dtype=np.uint8))
+    data = buf.getvalue()
+    meta = {"format": INDEX_FORMAT, **meta, "sha256": hashlib.sha256(data).hexdigest(), "size": len(saved.ids),
+            "n_subjects": len(saved.names), "kind": saved.kind}
+    write_atomic(path, data)
+    write_atomic(sidecar(path), json.dumps(meta, indent=1).encode("utf-8"))
+    remove_leftovers(path)
+
+
+def load(path: Path, store: GalleryStore, generation: int, settings: Any) -> tuple[Saved | None, str | None]:
+    """The saved index when every check passes, else (None, why not). settings: the
+    IndexOptions in use (its kind_for, m and ef_construction must match the file's)."""
+    side = sidecar(path)
+    if not path.exists() or not side.exists():
+        return None, "no index file"
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable index file ({type(exc).__name__})"
+    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
+        return None, "unknown index format"
+    if meta.get("generation") != generation:
+        return None, f"stale (index at generation {meta.get('generation')}, gallery at {generation})"
+    try:
+        return _check_and_load(meta, data, store, settings)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
+        return None, f"corrupt index file ({type(exc).__name__})"
+
+
+def _check_and_load(meta: dict[str, Any], data: bytes, store: GalleryStore, settings: Any) -> tuple[Saved | None, str | None]:
+    import faiss
+
+    wanted = {"dim": store.identity.embedding_size, "identity": store.identity.to_dict(),
+              "gallery_uid": store.get_meta("gallery_uid"), "kind": settings.kind_for(int(meta["size"])),
+              "sha256": hashlib.sha256(data).hexdigest()}
+    if meta.get("kind") == "hnsw":
+        wanted.update(m=settings.m, ef_construction=settings.ef_construction)
+    for key, value in wanted.items():
+        if meta.get(key) != value:
+            return None, ("corrupt index file (checksum)" if key == "sha256" else
+                          f"index file made for another {key.replace('_', ' ')}")
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        raw, ids, codes = z["index"], z["ids"].astype(np.int64), z["codes"].astype(np.int32)
+        names = bytes(z["names"]).decode("utf-8").split("\n") if z["names"].size else []
+    index = faiss.deserialize_index(raw)
+    if (index.ntotal != len(ids) or len(codes) != len(ids) or len(ids) != meta["size"] or index.d != meta["dim"]
+            or (len(codes) and (codes.min() < 0 or codes.max() >= len(names)))):
+        return None, "corrupt index file (inconsistent sizes)"
+    return Saved(index, ids, codes, names, meta["kind"]), None
+
+
+def remove_leftovers(path: Path, age_s: float = 3600.0) -> None:
+    """Delete temporary files of earlier saves that were killed midway (older than an hour, so
+    never a save still in progress)."""
+    for tmp in path.parent.glob(path.name + ".*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > age_s:
+                tmp.unlink()
+        except OSError:  # gone already, or not ours to delete
+            pass
