@@ -43,7 +43,8 @@ import numpy as np
 
 from facenet.data.files import iter_images
 from facenet.gallery.identifiers import KNNIdentifier, SVMIdentifier
-from facenet.gallery.openset import FPIR_TARGETS, ImpostorModel, fit_impostor_model, fpir_at, identification_threshold, margin_scores, open_set_report, tpir_at
+from facenet.gallery.impostor import ImpostorModel, fit_impostor_model, identification_threshold
+from facenet.gallery.openset import FPIR_TARGETS, fpir_at, margin_scores, open_set_report, tpir_at
 
 LFW_IN_CELEBA = ("07398", "07448", "07218", "07355", "07261")
 CELEBA_MIXED = ("07312",)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from facenet.gallery.identifiers import KNNIdentifier, NotFittedError, OpenSetPrediction, SVMIdentifier
-from facenet.gallery.openset import ImpostorModel, identification_threshold, margin_scores
+from facenet.gallery.impostor import ImpostorModel, identification_threshold
+from facenet.gallery.openset import margin_scores
 
 
 def unit(v: np.ndarray) -> np.ndarray:

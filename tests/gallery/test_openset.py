@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from facenet.gallery.impostor import SHIPPED_MODELS, ImpostorModel, fit_impostor_model, identification_threshold
 from facenet.gallery.openset import (
-    SHIPPED_MODELS,
-    ImpostorModel,
     det_curve,
-    fit_impostor_model,
     fpir_at,
-    identification_threshold,
     margin_scores,
     open_set_report,
     rank_k_rate,

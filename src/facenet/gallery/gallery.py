@@ -11,6 +11,7 @@ The gallery stores which model made its embeddings (:class:`ModelIdentity`) and 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -27,6 +28,7 @@ from facenet.validation import check_scalar
 META_THRESHOLD = "identify_threshold"  # a threshold set by the user or `facenet calibrate`
 META_THRESHOLD_SOURCE = "identify_threshold_source"
 META_FPIR = "identify_fpir"  # the false-positive identification rate the automatic threshold aims at
+META_VERIFICATION = "verification_calibration"  # JSON: what `facenet calibrate --gallery` chose
 DEFAULT_FPIR = 1e-2
 
 
@@ -69,19 +71,21 @@ class Gallery:
     store: the backend. pipeline: makes the embeddings (its identity must be the store's).
     search: ``search(queries (Q, D), k) -> (distances (Q, k), face ids (Q, k))`` over the store's
         faces (a FAISS index for SQLite, the pgvector index for PostgreSQL); default: exact.
-    threshold_fn: ``threshold_fn(n_subjects, fpir) -> float``, the identification threshold for a
-        gallery of that size (see :mod:`facenet.gallery.openset`); default: the model's
-        verification threshold.
+    auto_threshold: ``auto_threshold(n_subjects, n_faces, fpir) -> (threshold, source) | None``,
+        the identification threshold for a gallery of that size
+        (:class:`~facenet.gallery.auto_threshold.AutoThreshold`, what :func:`open_gallery` passes);
+        None, or when it returns None: the model's verification threshold.
     """
 
     def __init__(self, store: GalleryStore, pipeline: FacePipeline | None = None, search: Any = None,
-                 threshold_fn: Callable[[int, float], float] | None = None) -> None:
+                 auto_threshold: Callable[[int, int, float], tuple[float, str] | None] | None = None) -> None:
         if pipeline is not None:
             store.identity.check_same(identity_of(pipeline), what="the pipeline's embeddings")
         self.store = store
         self._pipeline = pipeline
         self._search = search
-        self._threshold_fn = threshold_fn
+        self._auto = auto_threshold
+        self._threshold_cache: tuple[tuple[int, str, str, str], tuple[float, str]] | None = None
 
     @property
     def identity(self) -> ModelIdentity:
@@ -101,14 +105,29 @@ class Gallery:
 
     def threshold(self) -> tuple[float, str]:
         """(squared-L2 identification threshold, where it comes from). A threshold set with
-        :meth:`set_threshold` wins; otherwise it follows the gallery's size."""
+        :meth:`set_threshold` wins; otherwise it follows the gallery's size (computed once per
+        change of the gallery)."""
         fixed = self.store.get_meta(META_THRESHOLD)
-        if fixed is not None:
+        if fixed:
             return float(fixed), self.store.get_meta(META_THRESHOLD_SOURCE) or "set by the user"
-        n = len(self.store.subjects())
-        fpir = float(self.store.get_meta(META_FPIR) or DEFAULT_FPIR)
-        if self._threshold_fn is not None:
-            return float(self._threshold_fn(max(n, 1), fpir)), f"automatic: FPIR {fpir:g} for {n} enrolled people"
+        fpir_raw = self.store.get_meta(META_FPIR) or ""
+        key = (self.store.generation(), fpir_raw, self.store.get_meta(META_VERIFICATION) or "",
+               self.store.get_meta("identify_impostor_model") or "")
+        if self._threshold_cache is not None and self._threshold_cache[0] == key:
+            return self._threshold_cache[1]
+        value = self._threshold_now(float(fpir_raw or DEFAULT_FPIR))
+        self._threshold_cache = (key, value)
+        return value
+
+    def _threshold_now(self, fpir: float) -> tuple[float, str]:
+        subs = self.store.subjects()
+        n, n_faces = len(subs), int(sum(s.n_faces for s in subs))
+        auto = self._auto(n, n_faces, fpir) if self._auto is not None else None
+        if auto is not None:
+            return auto
+        stored = self.verification_calibration()
+        if stored is not None:
+            return float(stored["threshold"]), f"verification threshold calibrated on {stored.get('source', 'your pairs')}"
         from facenet.models.registry import model_config
 
         cfg = model_config(self.identity.model)
@@ -128,6 +147,35 @@ class Gallery:
         t = check_scalar(threshold, "threshold", float, min_val=0.0, max_val=4.0, include="neither", owner="set_threshold")
         self.store.set_meta(META_THRESHOLD, repr(t))
         self.store.set_meta(META_THRESHOLD_SOURCE, source)
+
+    def set_fpir(self, fpir: float) -> None:
+        """The false-positive identification rate the automatic threshold aims at (default 1e-2)."""
+        f = check_scalar(fpir, "fpir", float, min_val=0.0, max_val=1.0, include="neither", owner="set_fpir")
+        self.store.set_meta(META_FPIR, repr(f))
+
+    def verification_calibration(self) -> dict[str, Any] | None:
+        """The verification threshold ``facenet calibrate --gallery`` stored (threshold, far,
+        tar, accuracy, target, source, model), or None. ``facenet verify --gallery G`` uses it."""
+        raw = self.store.get_meta(META_VERIFICATION)
+        return json.loads(raw) if raw else None
+
+    def store_calibration(self, verification: dict[str, Any], impostor_model: Any = None) -> None:
+        """Keep a calibration with the gallery: the verification threshold (a dict with at least
+        ``threshold``) and, when given, the impostor model fitted on the same photos (an
+        :class:`~facenet.gallery.impostor.ImpostorModel`) for the automatic identification
+        threshold. Refused when it was made with another model than the gallery's."""
+        check_scalar(verification.get("threshold"), "threshold", float, min_val=0.0, max_val=4.0,
+                     include="neither", owner="store_calibration")
+        made_by = verification.get("model")
+        if made_by is not None:
+            ModelIdentity.from_dict(made_by).check_same(self.identity, what="this calibration")
+        self.store.set_meta(META_VERIFICATION, json.dumps(verification, sort_keys=True))
+        if impostor_model is not None:
+            self.store.set_meta("identify_impostor_model", json.dumps(impostor_model.to_dict(), separators=(",", ":")))
+        self._threshold_cache = None
+        invalidate = getattr(self._auto, "invalidate", None)
+        if invalidate is not None:
+            invalidate()
 
     # ------------------------------------------------------------------ enrolment
 
@@ -259,7 +307,8 @@ class Gallery:
         threshold, source = self.threshold()
         return {"location": self.store.location, "model": self.identity.to_dict(), "subjects": len(subs),
                 "faces": int(sum(s.n_faces for s in subs)), "threshold": threshold, "threshold_source": source,
-                "generation": self.store.generation()}
+                "fpir_target": float(self.store.get_meta(META_FPIR) or DEFAULT_FPIR),
+                "verification": self.verification_calibration(), "generation": self.store.generation()}
 
     def close(self) -> None:
         self.store.close()

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from facenet.errors import FacenetError
-from facenet.gallery.openset import ImpostorModel, check_unit, identification_threshold, margin_scores, threshold_at_fpir
+from facenet.gallery.impostor import ImpostorModel, identification_threshold
+from facenet.gallery.openset import check_unit, margin_scores, threshold_at_fpir
 from facenet.validation import check_option, check_scalar, check_type
 
 KNN_SCORES = ("distance", "margin")
@@ -169,7 +170,7 @@ class KNNIdentifier(_Identifier):
     scoring: the open-set score: "distance" (the top subject's distance d1) or "margin": d1 minus ``margin_weight``
         times the mean distance of the next ``cohort`` subjects (a stranger is about as far from
         everybody; a mated probe is much nearer its own subject than the others).
-    impostor_model: an :class:`~facenet.gallery.openset.ImpostorModel` or a shipped one's name
+    impostor_model: an :class:`~facenet.gallery.impostor.ImpostorModel` or a shipped one's name
         (for ``threshold="auto"``; it must describe the embedder that made the embeddings).
 
     Fitted: ``classes_`` (S,) subjects, ``embeddings_`` (N, D), ``face_codes_`` (N,) subject

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from facenet.gallery.auto_threshold import AutoThreshold
 from facenet.gallery.gallery import Gallery, identity_of
 from facenet.gallery.store import GalleryError, GalleryStore, ModelIdentity
 from facenet.pipeline import FacePipeline
@@ -92,24 +93,6 @@ def _search_for(store: GalleryStore, location: str | Path) -> Any:
     return FaissSearch(store, index_path_for(location))
 
 
-def _threshold_fn(identity: ModelIdentity, store: GalleryStore) -> Any:
-    """The size-dependent identification threshold for models with a shipped impostor model
-    (SFace, with or without flip); None for others (the gallery then uses the model's
-    verification threshold, or asks for one)."""
-    from facenet.gallery.openset import SHIPPED_MODELS, identification_threshold
-
-    name = identity.model + ("+flip" if identity.flip else "")
-    if name not in SHIPPED_MODELS:
-        return None
-
-    def fn(n_subjects: int, fpir: float) -> float:
-        subs = store.subjects()
-        per = (sum(s.n_faces for s in subs) / len(subs)) if subs else 1.0
-        return identification_threshold(n_subjects, fpir=fpir, model=name, faces_per_subject=max(per, 1.0))
-
-    return fn
-
-
 def open_gallery(location: str | Path, pipeline: FacePipeline | None = None, *, create: bool = True) -> Gallery:
     """The gallery at ``location``, created for ``pipeline``'s model when missing and ``create``.
 
@@ -136,7 +119,7 @@ def open_gallery(location: str | Path, pipeline: FacePipeline | None = None, *, 
     else:
         raise GalleryError(f"No gallery at {location} (enrol someone first: facenet enroll --gallery {location} --name NAME PHOTO).")
     try:
-        return Gallery(store, pipeline, search=_search_for(store, location), threshold_fn=_threshold_fn(store.identity, store))
+        return Gallery(store, pipeline, search=_search_for(store, location), auto_threshold=AutoThreshold(store))
     except BaseException:
         store.close()
         raise

@@ -1,0 +1,102 @@
+"""The gallery's automatic identification threshold: it follows the number of people enrolled.
+
+Where it comes from, in order:
+
+1. an impostor model that ``facenet calibrate --gallery G`` fitted on the user's own labelled
+   photos and stored in the gallery (meta ``identify_impostor_model``), else
+2. the model shipped for the gallery's embedder (SFace, with or without flip: CelebA-wild), else
+3. nothing: the gallery falls back to the model's verification threshold.
+
+Either model is then adapted to the gallery's own people (:func:`adapt_impostor_model`: every
+enrolled face against the other people's faces gives the location and scale of non-mated
+distances), and solved for the FPIR target at the gallery's size and faces per person. The
+adaptation is recomputed only when the gallery has grown or shrunk by more than
+``REFRESH_SHARE`` of its faces since the last one (reading every embedding of a million-face
+gallery after each enrolment would cost seconds for a change in the fourth decimal).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from facenet.gallery.impostor import SHIPPED_MODELS, ImpostorModel, adapt_impostor_model
+from facenet.gallery.store import GalleryStore, ModelIdentity
+
+#: Meta key of an impostor model stored by ``facenet calibrate --gallery``.
+META_IMPOSTOR = "identify_impostor_model"
+#: Share of faces added or removed after which the adaptation is computed again.
+REFRESH_SHARE = 0.02
+
+
+def shipped_name(identity: ModelIdentity) -> str | None:
+    """The shipped impostor model for this identity's embedder and flip, or None."""
+    name = identity.model + ("+flip" if identity.flip else "")
+    return name if name in SHIPPED_MODELS else None
+
+
+@dataclass
+class _Adapted:
+    n_faces: int
+    model: ImpostorModel
+    base: str
+
+
+class AutoThreshold:
+    """``auto(n_subjects, n_faces, fpir) -> (threshold, where it comes from)`` for one store.
+
+    Returns None when there is no impostor model (neither stored nor shipped).
+    """
+
+    def __init__(self, store: GalleryStore) -> None:
+        self.store = store
+        self._cache: _Adapted | None = None
+
+    def base_model(self) -> tuple[ImpostorModel, str] | None:
+        """(the impostor model before adaptation, a description), or None."""
+        raw = self.store.get_meta(META_IMPOSTOR)
+        if raw:
+            m = ImpostorModel.from_dict(json.loads(raw))
+            return m, f"calibrated on {m.meta.get('source', 'your photos')}"
+        name = shipped_name(self.store.identity)
+        if name is None:
+            return None
+        return ImpostorModel.shipped(name), f"shipped for {name} (CelebA-wild)"
+
+    def _adapted(self, n_faces: int) -> _Adapted | None:
+        c = self._cache
+        if c is not None and abs(n_faces - c.n_faces) <= REFRESH_SHARE * max(c.n_faces, 1):
+            return c
+        base = self.base_model()
+        if base is None:
+            return None
+        model, desc = base
+        if n_faces:
+            _, emb, owners = self.store.all_embeddings()
+            model = adapt_impostor_model(model, emb, owners)
+        self._cache = _Adapted(n_faces, model, desc)
+        return self._cache
+
+    def invalidate(self) -> None:
+        """Forget the adaptation (a new calibration was stored)."""
+        self._cache = None
+
+    def __call__(self, n_subjects: int, n_faces: int, fpir: float) -> tuple[float, str] | None:
+        a = self._adapted(n_faces)
+        if a is None:
+            return None
+        n = max(int(n_subjects), 1)
+        per = max(n_faces / n, 1.0) if n_subjects else 1.0
+        t = a.model.threshold(n, fpir, per)
+        adapted = a.model.meta.get("adapted")
+        how = (f"adapted to this gallery's {adapted['subjects']} people" if adapted
+               else "not adapted: fewer than 20 people enrolled")
+        return float(t), f"automatic: FPIR {fpir:g} for {n_subjects} enrolled people (impostor model {a.base}, {how})"
+
+    def describe(self) -> dict[str, Any]:
+        """What the automatic threshold rests on (for ``gallery stats``)."""
+        base = self.base_model()
+        a = self._cache
+        return {"base": None if base is None else base[1],
+                "adapted": None if a is None else a.model.meta.get("adapted")}
