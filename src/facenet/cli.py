@@ -18,14 +18,17 @@ from facenet.commands import (
     export,
     gallery,
     identify,
+    keys,
     matrix,
     models,
+    serve,
     train,
     verify,
 )
 from facenet.errors import FacenetError, UsageError
 
-COMMANDS = (detect, embed, verify, matrix, evaluate, calibrate, enroll, identify, gallery, models, data, demo, align, train, export)
+COMMANDS = (detect, embed, verify, matrix, evaluate, calibrate, enroll, identify, gallery, models, data, demo, align, train, export,
+            serve, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:
