@@ -29,9 +29,8 @@ async function useKey(key) {
 }
 
 function describe(models) {
-  const list = Array.isArray(models) ? models : models.models || models.embedders || [];
-  const names = list.map((m) => (typeof m === "string" ? m : m.name)).filter(Boolean);
-  return names.length ? `models: ${names.join(", ")}` : "";
+  const p = models.pipeline || {};
+  return [p.detector && `detector ${p.detector}`, p.embedder && `embedder ${p.embedder}`].filter(Boolean).join(" · ");
 }
 
 function route() {

@@ -1,6 +1,6 @@
 // Identify view: drop or pick a photo, see every face boxed with its name (or "unknown") and
 // distance, and name a face to enrol it (POST /subjects/{name}/faces with the face's box).
-import { api, ApiError, form, seg } from "./api.js";
+import { api, form, seg } from "./api.js";
 import { boxedPhoto, busy, dropZone, el, fmt } from "./ui.js";
 
 let current = null; // the File shown now
@@ -23,8 +23,9 @@ async function identify(section, file) {
   }
   const n = out.faces.length;
   status.textContent = `${n} face${n === 1 ? "" : "s"} found in ${file.name} (threshold ${fmt(out.threshold)}).`;
-  const faces = out.faces.map((f) => ({
+  const faces = out.faces.map((f, i) => ({
     box: f.box,
+    num: i + 1,
     label: f.name === null ? `unknown ${fmt(f.distance)}` : `${f.name} ${fmt(f.distance)}`,
     cls: f.name === null ? "unknown" : "known",
   }));
@@ -43,14 +44,8 @@ function faceItem(section, file, face, i) {
     e.preventDefault();
     const name = input.value.trim();
     if (!name) return;
-    const ok = await busy(button, async () => {
-      try {
-        await api.post("subjects", { name });
-      } catch (err) {
-        if (!(err instanceof ApiError && err.status === 409)) throw err; // 409: the person exists already
-      }
-      return api.post(`subjects/${seg(name)}/faces`, form({ image: file, box: face.box.map((v) => Math.round(v)).join(",") }));
-    });
+    // The person is created when missing; the box says which face of the photo is meant.
+    const ok = await busy(button, () => api.post(`subjects/${seg(name)}/faces`, form({ image: file, box: face.box.join(",") })));
     if (ok) await identify(section, file);
   };
   return el(

@@ -45,7 +45,9 @@ function card(subject, i, names) {
     el(
       "figure",
       { class: "face" },
-      authImage(f.thumbnail_url, `a face of ${subject.name}`),
+      f.has_thumbnail === false
+        ? el("span", { class: "thumb no-thumb", title: "enrolled without a photo crop" }, `face ${f.id}`)
+        : authImage(f.thumbnail_url, `a face of ${subject.name}`),
       el("button", { type: "button", class: "small", "aria-label": `remove this face of ${subject.name}`, onclick: (e) => act(e.currentTarget, () => api.del(`${path}/faces/${seg(f.id)}`)) }, "Remove"),
     ),
   );

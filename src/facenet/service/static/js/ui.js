@@ -66,7 +66,7 @@ export function dropZone(zone, input, onFiles) {
 
 /**
  * A photo with its faces boxed: absolutely positioned divs placed in percent of the image size,
- * so they follow the image however it is scaled. faces: [{box: [x1, y1, x2, y2], label, cls}].
+ * so they follow the image however it is scaled. faces: [{box: [x1, y1, x2, y2], label, num?, cls?}].
  */
 export function boxedPhoto(file, width, height, faces, alt) {
   const img = el("img", { src: URL.createObjectURL(file), alt });
@@ -77,7 +77,7 @@ export function boxedPhoto(file, width, height, faces, alt) {
       const box = el(
         "div",
         { class: `face-box ${f.cls || ""}`, dataset: { face: i }, title: f.label },
-        el("span", { class: "face-label" }, f.label),
+        el("span", { class: "face-label" }, f.num ? el("span", { class: "face-num" }, `${f.num}`) : null, f.label),
       );
       box.style.left = `${(100 * x1) / w}%`;
       box.style.top = `${(100 * y1) / h}%`;
