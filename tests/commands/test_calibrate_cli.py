@@ -126,3 +126,56 @@ def test_calibrate_an_uncalibrated_model(lfw_dir, tmp_path, capsys):
 
     res = json.loads(capsys.readouterr().out)
     assert res["current_threshold"] is None and 0.0 <= res["threshold"] <= 4.0
+
+
+def _people_folder(lfw_dir: Path, root: Path, n_people: int) -> Path:
+    """n_people LFW people with two photos each, copied into root/<person>/."""
+    taken = 0
+    for person in sorted(p for p in lfw_dir.iterdir() if p.is_dir()):
+        photos = sorted(person.glob("*.jpg"))[:2]
+        if len(photos) < 2:
+            continue
+        (root / person.name).mkdir(parents=True)
+        for p in photos:
+            (root / person.name / p.name).write_bytes(p.read_bytes())
+        taken += 1
+        if taken == n_people:
+            return root
+    raise AssertionError("not enough LFW people with two photos")
+
+
+def test_calibration_stored_with_a_gallery(lfw_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = _people_folder(lfw_dir, tmp_path / "mine", 22)
+    g = str(tmp_path / "g.gallery")
+    rc = main(["calibrate", "--folder", str(root), "--far", "0.01", "--gallery", g, "--fpir", "0.001", "--json", "--no-progress"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    st = out["gallery"]
+    assert st["verification_threshold"] == out["threshold"] and st["fpir_target"] == 0.001
+    assert st["impostor_model"]["identities"] == 22 and st["impostor_model"]["photos"] == 44
+    sizes = [st["identification_threshold_by_size"][k] for k in ("10", "100", "1000", "10000", "100000")]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] < 4.0  # stricter as the gallery grows
+    assert "calibrated on" in st["identification_source"]
+    a, b = sorted(root.glob("*/*.jpg"))[:2]  # two photos of the first person
+    assert main(["verify", str(a), str(b), "--gallery", g, "--json"]) == 0
+    v = json.loads(capsys.readouterr().out)
+    assert v["threshold"] == pytest.approx(out["threshold"])  # the stored one, not the model's 1.34
+    assert main(["gallery", g, "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["verification"]["far"] <= 0.01 and "calibrated on" in stats["threshold_source"]
+
+
+def test_calibration_errors_with_a_gallery(lfw_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = _people_folder(lfw_dir, tmp_path / "few", 3)
+    assert main(["calibrate", "--folder", str(root), "--fpir", "0.01", "--no-progress"]) == 2  # --fpir needs --gallery
+    assert "--gallery" in capsys.readouterr().err
+    g = str(tmp_path / "g.gallery")
+    assert main(["calibrate", "--folder", str(root), "--gallery", g, "--no-progress"]) == 0
+    cap = capsys.readouterr()
+    assert "too few for an identification model" in cap.err and f"stored with {g}" in cap.out
+    empty = str(tmp_path / "empty.gallery")
+    photo = str(next(root.glob("*/*.jpg")))
+    assert main(["enroll", "--gallery", empty, "--name", "x", "--largest", photo]) == 0
+    capsys.readouterr()
+    assert main(["verify", photo, photo, "--gallery", empty]) == 2
+    assert "no stored calibration" in capsys.readouterr().err

@@ -15,15 +15,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image_a")
     p.add_argument("image_b")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--gallery", metavar="G", help="use the threshold `facenet calibrate --gallery G` stored with this "
+                                                  "gallery (its model must be the pipeline's)")
     add_pipeline_args(p)
     p.set_defaults(func=run)
+
+
+def _gallery_threshold(args: argparse.Namespace, pipe: object) -> float:
+    """The verification threshold stored with --gallery (before any image is read)."""
+    from facenet.errors import UsageError
+    from facenet.gallery.open import open_gallery
+
+    with open_gallery(args.gallery, pipe, create=False) as g:
+        cal = g.verification_calibration()
+    if cal is None:
+        raise UsageError(f"Gallery {args.gallery} has no stored calibration: run `facenet calibrate --gallery "
+                         f"{args.gallery}` first, or leave out --gallery to use the model's threshold.")
+    return float(cal["threshold"])
 
 
 def run(args: argparse.Namespace) -> int:
     from facenet.distance import Verification, squared_l2
 
     pipe = build_pipeline(args)
-    threshold = pipe.require_threshold()  # before any image is read
+    threshold = _gallery_threshold(args, pipe) if args.gallery and args.threshold is None else pipe.require_threshold()
     model = pipe.embedder.config.name
     ok, failed = load_each(pipe, [args.image_a, args.image_b])
     if failed:

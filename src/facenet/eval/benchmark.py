@@ -66,6 +66,7 @@ class PairDistances:
 
     distances: (P,) float32 squared L2. same: (P,) bool. folds: (P,) int.
     paths: the distinct images (N). face_found: (N,) bool. seconds: embedding wall time.
+    embeddings: (N, D) float32 unit norm, one per distinct image.
     """
 
     distances: np.ndarray
@@ -74,6 +75,7 @@ class PairDistances:
     paths: list[Path]
     face_found: np.ndarray
     seconds: float
+    embeddings: np.ndarray
 
 
 def pair_distances(pipeline: Any, pairs: Any, progress: bool = True, desc: str = "pairs") -> PairDistances:
@@ -85,7 +87,7 @@ def pair_distances(pipeline: Any, pairs: Any, progress: bool = True, desc: str =
     emb, found, seconds = embed_paths(pipeline, paths, progress=progress, desc=desc)
     ia, ib = pairs.index_pairs(paths)
     return PairDistances(squared_l2(emb[ia], emb[ib]), np.asarray(pairs.same, bool), np.asarray(pairs.folds),
-                         list(paths), found, seconds)
+                         list(paths), found, seconds, emb)
 
 
 def evaluate_pairs(pipeline: Any, pairs: Any, far_target: float = 1e-3, progress: bool = True) -> PairEvaluation:

@@ -272,6 +272,7 @@ class CalibrationResult:
         ``n_pairs``): the threshold fitted on the other half (``fitted_on``) and the ``accuracy``,
         ``far`` and ``tar`` it gives on this one; else empty.
     distances: (P,) float32 squared L2 per pair; same: (P,) bool; folds: (P,) int.
+    paths: the distinct images (N); embeddings: (N, D) float32 unit norm; face_found: (N,) bool.
     """
 
     calibrator: ThresholdCalibrator
@@ -287,6 +288,9 @@ class CalibrationResult:
     distances: np.ndarray
     same: np.ndarray
     folds: np.ndarray
+    paths: list[Path]
+    embeddings: np.ndarray
+    face_found: np.ndarray
 
     @property
     def threshold(self) -> float:
@@ -347,5 +351,6 @@ def calibrate(pipeline: Any, pairs: PairList, calibrator: ThresholdCalibrator, p
         embedder=pipeline.embedder.config.name, flip=bool(pipeline.flip),
         current_threshold=None if pipeline.threshold is None else float(pipeline.threshold), n_images=len(paths), no_face=int((~found).sum()),
         seconds=float(seconds), heldout=_heldout(calibrator, d, s, np.asarray(pairs.folds), fold_names),
-        distances=d, same=s, folds=np.asarray(pairs.folds),
+        distances=d, same=s, folds=np.asarray(pairs.folds), paths=list(paths), embeddings=pd.embeddings,
+        face_found=np.asarray(found, bool),
     )

@@ -284,3 +284,24 @@ def adapt_impostor_model(model: ImpostorModel, embeddings: Any, subjects: Any, *
                                       "comparisons": int(len(comp)), "base_loc": round(float(model.loc.mean()), 4),
                                       "loc": round(float(loc.mean()), 4), "scale": round(float(scale.mean()), 4)}}
     return ImpostorModel(model.name, model.z, model.log_cdf, loc, scale, meta, model.tail_points)
+
+
+def impostor_model_from_photos(embeddings: Any, identities: Any, name: str, source: str, *,
+                               min_identities: int = MIN_ADAPT_SUBJECTS, max_probes: int = 1024,
+                               seed: int = 0) -> ImpostorModel | None:
+    """An impostor model fitted on labelled photos (what ``facenet calibrate --gallery`` stores):
+    every photo against every photo of another identity.
+
+    embeddings: (N, D) float32 unit norm; identities: (N,) labels. Returns None with fewer than
+    ``min_identities`` identities (too few strangers to say anything about a gallery's size).
+    """
+    x = np.asarray(embeddings, np.float32)
+    lab = np.asarray(identities)
+    if x.ndim != 2 or len(x) != len(lab):
+        raise ValueError(f"impostor_model_from_photos needs embeddings (N, D) and N identities. Got {x.shape} and {lab.shape}.")
+    if len(np.unique(lab)) < min_identities:
+        return None
+    d = np.clip(2.0 - 2.0 * x.astype(np.float64) @ x.T.astype(np.float64), 0.0, 4.0)
+    d[lab[:, None] == lab[None, :]] = np.nan
+    return fit_impostor_model(d, name, max_probes=max_probes, seed=seed,
+                              meta={"source": source, "photos": int(len(x)), "identities": int(len(np.unique(lab)))})
