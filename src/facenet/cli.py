@@ -9,6 +9,7 @@ from typing import Sequence
 from facenet.commands import (
     align,
     calibrate,
+    cluster,
     data,
     demo,
     detect,
@@ -27,7 +28,7 @@ from facenet.commands import (
 )
 from facenet.errors import FacenetError, UsageError
 
-COMMANDS = (detect, embed, verify, matrix, evaluate, calibrate, enroll, identify, gallery, models, data, demo, align, train, export,
+COMMANDS = (detect, embed, verify, matrix, evaluate, calibrate, enroll, identify, gallery, cluster, models, data, demo, align, train, export,
             serve, keys)
 
 

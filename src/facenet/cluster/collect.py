@@ -1,0 +1,264 @@
+"""Find the photos of a folder and every face in each, embedded once (through the cache).
+
+:func:`find_photos` lists the image files under the roots (recursively, hidden files and the
+output folder left out); :func:`collect_faces` hashes each photo, takes its faces from the
+:class:`~facenet.cluster.cache.EmbeddingCache` when this model and detector saw those bytes before,
+and otherwise detects every face (the pipeline's :class:`~facenet.align.cropper.FaceCropper`, with
+its retry pass), crops and embeds them. A photo without a face is reported, never embedded from
+the centre-crop fallback; an unreadable one is reported and left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from facenet.cluster.cache import EmbeddingCache, PhotoFaces
+from facenet.data.files import IMAGE_EXTENSIONS
+from facenet.errors import FacenetError, InvalidImageError, ItemError
+
+#: A photo with at least this many faces gets a note (a group photo: its faces never share a cluster).
+MANY_FACES = 10
+#: Side of the square face thumbnails of the contact sheet, in pixels.
+THUMB_SIZE = 112
+#: Photos embedded between two cache commits.
+COMMIT_EVERY = 32
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PhotoEntry:
+    """One readable photo: where it is, its SHA-256, its faces (K may be 0), and other paths
+    holding the same bytes (clustered once, under ``path``)."""
+
+    path: Path
+    sha256: str
+    faces: PhotoFaces
+    duplicates: tuple[Path, ...] = ()
+
+
+@dataclass
+class Collected:
+    """What :func:`collect_faces` found: the photos in order, the unreadable ones (``errors``),
+    notes on usable photos (``warnings``: no face, many faces, a missing thumbnail), how many
+    photos were embedded now (not from the cache) and the seconds it took."""
+
+    photos: list[PhotoEntry] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    n_embedded_now: int = 0
+    seconds: float = 0.0
+
+
+def find_photos(roots: Path | Sequence[Path], exclude: Path | None = None) -> tuple[list[Path], int]:
+    """Image files (by extension, :data:`facenet.data.files.IMAGE_EXTENSIONS`) under each root,
+    recursively, sorted; a root may also be one file. Hidden files and folders and anything under
+    ``exclude`` (the output folder) are left out. Returns (paths, number of other files ignored).
+    Raises DataError for a root that is neither a folder nor a file."""
+    from facenet.errors import DataError
+
+    items = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
+    skip = Path(exclude).resolve() if exclude is not None else None
+    found: list[Path] = []
+    ignored = 0
+    for root in map(Path, items):
+        if root.is_file():
+            found.append(root)
+            continue
+        if not root.is_dir():
+            raise DataError(f"{root}: no such folder or file")
+        for dirpath, dirnames, filenames in os.walk(root):
+            d = Path(dirpath)
+            dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and not _under(d / n, skip))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                    found.append(d / name)
+                else:
+                    ignored += 1
+    return list(dict.fromkeys(found)), ignored
+
+
+def _under(path: Path, folder: Path | None) -> bool:
+    if folder is None:
+        return False
+    try:
+        path.resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def thumb_name(sha256: str, face_index: int) -> str:
+    """File name of a face's thumbnail under ``thumbs/`` (content-addressed: reused across runs)."""
+    return f"{sha256[:20]}_{face_index}.jpg"
+
+
+def collect_faces(paths: Sequence[Path], pipeline: Any, cache: EmbeddingCache, thumbs: Path | None = None,
+                  progress: bool | Progress = False) -> Collected:
+    """Every face of every photo, from the cache or detected and embedded now.
+
+    paths: image files. pipeline: a :class:`facenet.pipeline.FacePipeline` (its cropper finds and
+    crops the faces, its embedder embeds them). cache: keyed for this pipeline. thumbs: folder for
+    the face thumbnails (made for the photos that lack them; None: none made). progress: True for
+    a tqdm bar on stderr, a callable ``progress(done, total)``, or False.
+    """
+    t0 = time.perf_counter()
+    out = Collected()
+    dim = int(pipeline.embedder.config.embedding_size)
+    by_sha: dict[str, int] = {}
+    pending: list[tuple[str, PhotoFaces]] = []
+    bar = _Bar(progress, len(paths), "embed")
+    try:
+        for i, path in enumerate(paths):
+            try:
+                data = _read(path)
+                sha = file_sha256(data)
+                if sha in by_sha:  # the same bytes under another name: clustered once
+                    j = by_sha[sha]
+                    e = out.photos[j]
+                    out.photos[j] = PhotoEntry(e.path, e.sha256, e.faces, (*e.duplicates, path))
+                    continue
+                faces = cache.get(sha)
+                img = None
+                if faces is None:
+                    img = _decode(pipeline, data, path)
+                    faces = _embed_photo(pipeline, img, dim)
+                    pending.append((sha, faces))
+                    out.n_embedded_now += 1
+                if thumbs is not None and len(faces):
+                    _thumbnails(pipeline, path, data, img, sha, faces, thumbs, out)
+            except FacenetError as exc:
+                reason = getattr(exc, "reason", None) or str(exc)
+                out.errors.append(ItemError(i, str(path), reason))
+                continue
+            finally:
+                bar.update()
+            by_sha[sha] = len(out.photos)
+            out.photos.append(PhotoEntry(path, sha, faces))
+            if len(faces) == 0:
+                out.warnings.append((str(path), "no face found; not clustered"))
+            elif len(faces) >= MANY_FACES:
+                out.warnings.append((str(path), f"{len(faces)} faces (a group photo); they are clustered, "
+                                                "never two of them together"))
+            if len(pending) >= COMMIT_EVERY:
+                cache.put_many(pending)
+                pending = []
+        cache.put_many(pending)
+    finally:
+        bar.close()
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _read(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise InvalidImageError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise InvalidImageError(str(path), "is a directory, expected an image file") from None
+    except OSError as exc:
+        raise InvalidImageError(str(path), f"cannot read file ({exc.strerror or exc})") from None
+    if not data:
+        raise InvalidImageError(str(path), "file is empty (0 bytes)")
+    return data
+
+
+def _decode(pipeline: Any, data: bytes, path: Path) -> np.ndarray:
+    try:
+        return pipeline.load(data)
+    except InvalidImageError as exc:
+        raise InvalidImageError(str(path), exc.reason) from None
+
+
+def _embed_photo(pipeline: Any, img: np.ndarray, dim: int) -> PhotoFaces:
+    """Every face of one loaded photo: detected (with the retry pass), cropped, embedded."""
+    cropper = pipeline.cropper
+    det = cropper.detect_rgb(img)
+    h, w = img.shape[:2]
+    if len(det) == 0:
+        return PhotoFaces.empty(w, h, dim)
+    emb = np.asarray(pipeline.embed_faces(cropper.crop(img, det)), np.float32)
+    return PhotoFaces(w, h, det.boxes, det.scores, det.landmarks, emb)
+
+
+def _thumbnails(pipeline: Any, path: Path, data: bytes, img: np.ndarray | None, sha: str, faces: PhotoFaces,
+                thumbs: Path, out: Collected) -> None:
+    missing = [k for k in range(len(faces)) if not (thumbs / thumb_name(sha, k)).is_file()]
+    if not missing:
+        return
+    if img is None:
+        img = _decode(pipeline, data, path)
+    thumbs.mkdir(parents=True, exist_ok=True)
+    for k in missing:
+        write_thumbnail(img, faces.boxes[k], thumbs / thumb_name(sha, k))
+
+
+def write_thumbnail(img: np.ndarray, box: np.ndarray, target: Path, size: int = THUMB_SIZE) -> Path:
+    """A square JPEG of the face in ``box`` (grown by a quarter on each side, kept inside the
+    photo) at ``size`` x ``size``, written atomically to ``target``. img: (H, W, 3) uint8 RGB."""
+    from PIL import Image
+
+    from facenet.cluster.output import write_file
+
+    h, w = img.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half = max(x2 - x1, y2 - y1, 2.0) * 0.75
+    half = min(half, max(w, h) / 2)
+    l, t = int(max(0, round(cx - half))), int(max(0, round(cy - half)))
+    r, b = int(min(w, round(cx + half))), int(min(h, round(cy + half)))
+    if r - l < 1 or b - t < 1:
+        l, t, r, b = 0, 0, w, h
+    im = Image.fromarray(np.ascontiguousarray(img[t:b, l:r])).resize((size, size), Image.BILINEAR)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
+    return write_file(target, buf.getvalue())
+
+
+class _Bar:
+    """Progress as a tqdm bar (``progress=True``), a ``callable(done, total)``, or nothing."""
+
+    def __init__(self, progress: bool | Progress, total: int, desc: str) -> None:
+        self.total, self.done = total, 0
+        self._fn = progress if callable(progress) else None
+        self._tqdm = None
+        if progress is True:
+            from tqdm import tqdm
+
+            self._tqdm = tqdm(total=total, desc=desc, unit="photo", leave=False)
+        if self._fn is not None:
+            self._fn(0, total)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if self._tqdm is not None:
+            self._tqdm.update(n)
+        if self._fn is not None:
+            self._fn(self.done, self.total)
+
+    def close(self) -> None:
+        if self._tqdm is not None:
+            self._tqdm.close()
+
+
+def iter_faces(photos: Iterable[PhotoEntry]) -> Iterable[tuple[int, PhotoEntry, int]]:
+    """(photo position, photo, face index) for every face, in order."""
+    for p, entry in enumerate(photos):
+        for k in range(len(entry.faces)):
+            yield p, entry, k

@@ -1,0 +1,92 @@
+"""``OUT/index.html``: the contact sheet of a clustering run.
+
+One row of face thumbnails per cluster, largest first (then the unclustered faces); each
+thumbnail links to the photo in the cluster's folder, each heading to the folder. Every link is
+relative to OUT and percent-encoded, so the page opens from disk (``file://``) with no broken
+image, wherever OUT is moved. No scripts, no external resources.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from urllib.parse import quote
+
+from facenet.cluster.output import write_file
+from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
+
+#: Thumbnails shown per row before "... and N more" (the folder holds them all).
+ROW_LIMIT = 200
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
+h1 { font-size: 1.4em; margin-bottom: .2em; } .meta { color: #666; font-size: .9em; margin-bottom: 1.5em; }
+section { margin-bottom: 1.4em; } h2 { font-size: 1.05em; margin: .3em 0; } h2 .n { color: #777; font-weight: normal; }
+.row { display: flex; flex-wrap: wrap; gap: 4px; } .row a { display: block; line-height: 0; }
+.row img { width: 80px; height: 80px; border-radius: 4px; object-fit: cover; }
+.more { color: #777; align-self: center; margin-left: .5em; } .missing { width: 80px; height: 80px; background: #ddd; }
+ul.plain { color: #666; font-size: .9em; }
+"""
+
+
+def href(rel: str) -> str:
+    """A relative path (``/``-separated, relative to OUT) as a URL that resolves from disk."""
+    return quote(rel, safe="/")
+
+
+def _face(f: ClusterFace) -> str:
+    title = escape(f"{f.photo} (face {f.face_index}"
+                   + (f", distance to centre {f.distance_to_centre:.3f})" if f.distance_to_centre is not None else ")"))
+    img = (f'<img src="{escape(href(f.thumbnail))}" alt="face {f.face_index} of {escape(Path(f.photo).name)}" '
+           f'loading="lazy">' if f.thumbnail else '<span class="missing"></span>')
+    if f.link:
+        return f'<a href="{escape(href(f.link))}" title="{title}">{img}</a>'
+    return f'<span title="{title}">{img}</span>'
+
+
+def _row(title: str, folder: str | None, faces: list[ClusterFace]) -> str:
+    head = escape(title)
+    if folder:
+        head = f'<a href="{escape(href(folder))}/">{head}</a>'
+    n = len(faces)
+    cells = "".join(_face(f) for f in faces[:ROW_LIMIT])
+    more = f'<span class="more">... and {n - ROW_LIMIT} more</span>' if n > ROW_LIMIT else ""
+    return (f'<section><h2>{head} <span class="n">{n} face{"s" if n != 1 else ""}</span></h2>'
+            f'<div class="row">{cells}{more}</div></section>')
+
+
+def cluster_title(c: Cluster) -> str:
+    return c.name if c.name else f"Cluster {c.id}"
+
+
+def render(run: ClusterRun) -> str:
+    """The page as a string: clusters largest first (ties: lower id), then unclustered faces and
+    the photos without a face or that could not be read."""
+    clusters = sorted(run.clusters, key=lambda c: (-c.size, c.id))
+    s = run.settings
+    thr = s.get("threshold")
+    meta = (f"{run.n_photos} photos, {run.n_faces} faces, {run.n_clusters} clusters, "
+            f"{len(run.unclustered)} unclustered. Method {s.get('method', '?')}"
+            + (f", threshold {thr:.4f} (squared L2; {s.get('threshold_source', '')})" if thr is not None else "")
+            + f"; model {run.model.get('model', '?')}.")
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Face clusters</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>Face clusters</h1><p class=\"meta\">{escape(meta)}</p>"]
+    parts += [_row(cluster_title(c), c.folder, c.faces) for c in clusters]
+    if run.unclustered:
+        parts.append(_row("Unclustered", "unclustered", run.unclustered))
+    if run.no_face:
+        items = "".join(f"<li>{escape(p)}</li>" for p in run.no_face)
+        parts.append(f"<section><h2>No face found <span class=\"n\">{len(run.no_face)}</span></h2>"
+                     f"<ul class=\"plain\">{items}</ul></section>")
+    if run.failed:
+        items = "".join(f"<li>{escape(e.source)}: {escape(e.reason)}</li>" for e in run.failed)
+        parts.append(f"<section><h2>Could not be read <span class=\"n\">{len(run.failed)}</span></h2>"
+                     f"<ul class=\"plain\">{items}</ul></section>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_sheet(out: Path, run: ClusterRun) -> Path:
+    """Write ``OUT/index.html`` atomically; returns its path."""
+    return write_file(Path(out) / "index.html", render(run).encode("utf-8"))
