@@ -114,6 +114,10 @@ def test_cli_enrol_identify_gallery(photos, tmp_path, capsys):
     assert main(["gallery", G, "export", str(tmp_path / "e.npz")]) == 0
     assert main(["gallery", G, "stats"]) == 0
     assert "threshold" in capsys.readouterr().out
+    assert main(["gallery", G, "threshold", "--auto", "--fpir", "0.001", "--json"]) == 0
+    auto = json.loads(capsys.readouterr().out)
+    assert "FPIR 0.001 for 2 enrolled people" in auto["threshold_source"]
+    assert main(["gallery", G, "threshold", "1.0", "--fpir", "0.001"]) == 2  # a fixed value has no FPIR target
     # errors: one line, the right exit code, no traceback
     assert main(["gallery", G, "show", "Arron"]) == 2
     err = capsys.readouterr().err

@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = ops.add_parser("threshold", help="fix the identification threshold, or --auto to follow the gallery's size")
     s.add_argument("value", nargs="?", type=float)
     s.add_argument("--auto", action="store_true")
+    s.add_argument("--fpir", type=float, default=None, metavar="RATE",
+                   help="with --auto: the share of strangers that may be matched to somebody (default 1e-2)")
     p.set_defaults(func=run)
 
 
@@ -56,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
             text = "\n".join(f"{r['name']}\t{r['faces']} face(s)" for r in rows) or "(empty gallery)"
         elif op == "stats":
             out = g.stats()
-            text = "\n".join(f"{k:18s} {v}" for k, v in out.items())
+            text = "\n".join(f"{k:18s} {v}" for k, v in out.items() if k != "verification")
+            if out["verification"]:
+                v = out["verification"]
+                text += (f"\nverification       {v['threshold']:.4f} (FAR {100 * v['far']:.2f}% on {v.get('source', '?')}; "
+                         "`facenet verify --gallery` uses it)")
         elif op == "show":
             faces = g.faces(args.name)
             out = {"name": args.name, "faces": [{"face_id": f.face_id, "photo_sha256": f.photo_sha256, "source": f.source,
@@ -80,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
         else:  # threshold
             if args.auto == (args.value is not None):
                 raise UsageError("gallery threshold: give a value (e.g. 1.1) or --auto, not both and not neither.")
+            if args.fpir is not None and not args.auto:
+                raise UsageError("gallery threshold: --fpir goes with --auto (a fixed threshold has no FPIR target).")
             g.set_threshold(None if args.auto else args.value)
+            if args.fpir is not None:
+                g.set_fpir(args.fpir)
             t, src = g.threshold()
             out, text = {"threshold": t, "threshold_source": src}, f"identification threshold {t:.4f} ({src})"
     if args.json:
