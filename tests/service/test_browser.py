@@ -18,7 +18,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser_util import console_errors, need_browser, shot, start_chromium, start_server, wait_for  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+
+def test_page_is_served_from_the_package_with_a_strict_policy():
+    """Without a browser: mount_pages serves / and /static from the package, no key needed, never
+    outside static/, not in the OpenAPI schema; every module the page imports exists."""
+    import re
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from facenet.service.pages import mount_pages, static_dir
+
+    app = FastAPI()
+    mount_pages(app)
+    client = TestClient(app)
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from elsewhere
+    js = client.get("/static/js/app.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
+    for bad in ("/static/../pages.py", "/static/%2e%2e/pages.py", "/static/nope.js"):
+        assert client.get(bad).status_code == 404, bad
+    assert app.openapi()["paths"] == {}
+    root = static_dir()
+    for f in root.joinpath("js").iterdir():
+        for module in re.findall(r'from "\./([\w.]+)"', f.read_text()):
+            assert root.joinpath("js", module).is_file(), (f.name, module)
+        assert "http://" not in f.read_text() and "https://" not in f.read_text(), f.name
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +142,8 @@ def people(driver) -> dict[str, int]:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_identify_enrol_and_people(server, driver, lfw_dir: Path, tmp_path: Path):
     from selenium.webdriver.common.by import By
 
@@ -131,6 +163,7 @@ def test_identify_enrol_and_people(server, driver, lfw_dir: Path, tmp_path: Path
     driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
     wait_for(driver, lambda d: d.find_element("id", "app").is_displayed(), "the page behind the key")
     assert not driver.find_element("id", "error").is_displayed()
+    assert driver.execute_script("return sessionStorage.getItem('facenet.key')") == server.key
 
     # Identify on an empty gallery: two faces, both unknown, with distances.
     faces = identify(driver, group, 2)
@@ -143,6 +176,10 @@ def test_identify_enrol_and_people(server, driver, lfw_dir: Path, tmp_path: Path
     enrol(driver, faces[1]["i"], "Serena_Williams")
     assert [f["name"] for f in face_items(driver)] == ["Colin_Powell", "Serena_Williams"]
     shot(driver, "03-enrolled")
+    unlabelled = driver.execute_script(
+        "return [...document.querySelectorAll('input, select, button')].filter((e) => !e.labels?.length && !e.getAttribute('aria-label')"
+        " && !(e.tagName === 'BUTTON' && e.textContent.trim())).map((e) => e.outerHTML);")
+    assert unlabelled == []
 
     # Another photo of Powell is now identified by name.
     again = identify(driver, powell / "Colin_Powell_0002.jpg", 1)
@@ -189,6 +226,8 @@ def clusters(driver) -> list[dict]:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_cluster_review(server, driver, lfw_dir: Path):
     from selenium.webdriver.common.by import By
 
@@ -228,6 +267,8 @@ def test_cluster_review(server, driver, lfw_dir: Path):
     assert console_errors(driver) == []
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_compare(server, driver, lfw_dir: Path):
     powell = lfw_dir / "Colin_Powell"
     open_page(driver, server, "compare")
