@@ -1,0 +1,265 @@
+"""cluster_folder end to end on real photos (YuNet + SFace): every face found and clustered with
+the cannot-link rule, bad inputs reported one by one while the rest is clustered, the originals
+untouched, the incremental run embedding only new photos and keeping names, --update, enrolment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facenet.cluster.run import cluster_folder, enroll_cluster, load_run, name_cluster
+from facenet.cluster.update import assign_nearest
+from facenet.errors import DataError, UsageError
+
+#: A squared-L2 clustering threshold for these tests (the runs record it with source "given").
+THRESHOLD = 1.2
+
+
+def lfw(lfw_dir: Path, name: str, i: int) -> Path:
+    return lfw_dir / name / f"{name}_{i:04d}.jpg"
+
+
+def group_photo(lfw_dir: Path, target: Path, n: int = 20) -> Path:
+    """n LFW faces (central crops of n different people) tiled on one canvas."""
+    people = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[100:100 + n]
+    cols = 5
+    canvas = Image.new("RGB", (cols * 160, -(-n // cols) * 160), "white")
+    for i, p in enumerate(people):
+        im = Image.open(sorted(p.iterdir())[0]).convert("RGB").crop((55, 55, 195, 195))
+        canvas.paste(im, ((i % cols) * 160 + 10, (i // cols) * 160 + 10))
+    canvas.save(target, quality=92)
+    return target
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, lfw_dir):
+    """Photos of three people in sub-folders, plus a text file named .jpg, an empty file, a grey
+    image (no face), a 20-face group photo, a non-image and a hidden file."""
+    root = tmp_path_factory.mktemp("photos")
+    for sub, who, idx in [("a", "George_W_Bush", (1, 2, 3)), ("b", "Colin_Powell", (1, 2, 3)),
+                          ("c/deeper", "Tony_Blair", (2, 3))]:
+        (root / sub).mkdir(parents=True)
+        for i in idx:
+            shutil.copy(lfw(lfw_dir, who, i), root / sub)
+    (root / "bad.jpg").write_text("this is not an image")
+    (root / "empty.jpg").write_bytes(b"")
+    Image.fromarray(np.full((160, 200, 3), 128, np.uint8)).save(root / "grey.png")
+    group_photo(lfw_dir, root / "group20.jpg")
+    (root / "notes.txt").write_text("not a photo")
+    shutil.copy(lfw(lfw_dir, "George_W_Bush", 4), root / ".hidden.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache") / "faces.sqlite"
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if k in ("src", "href") and v is not None:
+                self.refs.append(v)
+
+
+def sheet_refs(out: Path) -> list[str]:
+    p = _Links()
+    p.feed((out / "index.html").read_text(encoding="utf-8"))
+    return p.refs
+
+
+def main_face(run, photo: str):
+    """(cluster id or None, face) of the photo's largest face."""
+    faces = [(cid, f) for cid, f in run.all_faces() if f.photo == photo]
+    return max(faces, key=lambda cf: (cf[1].box[2] - cf[1].box[0]) * (cf[1].box[3] - cf[1].box[1]))
+
+
+def test_folder_end_to_end(folder, tmp_path, pipeline, shared_cache):
+    before = snapshot(folder)
+    out = tmp_path / "people"
+    seen = []
+    run = cluster_folder(folder, out, pipeline, threshold=THRESHOLD, cache=shared_cache,
+                         progress=lambda done, total: seen.append((done, total)))
+    # bad inputs: one entry each, the rest clustered
+    assert sorted(Path(p).name for p, _ in run.errors) == ["bad.jpg", "empty.jpg"]
+    reasons = dict((Path(p).name, m) for p, m in run.errors)
+    assert "empty" in reasons["empty.jpg"] and "image" in reasons["bad.jpg"]
+    assert run.no_face == [str(folder / "grey.png")]
+    notes = {Path(p).name: m for p, m in run.warnings}
+    assert "no face" in notes["grey.png"] and notes["group20.jpg"].startswith("20 faces")
+    assert run.n_photos == 10 and run.n_ignored == 1  # 8 portraits + grey + group; notes.txt ignored, hidden skipped
+    assert not any(".hidden" in f.photo for _, f in run.all_faces())
+    group = [(cid, f) for cid, f in run.all_faces() if f.photo.endswith("group20.jpg")]
+    assert len(group) == 20  # every face of the group photo, none from a fallback crop
+    assert all(Path(f.photo).name != "grey.png" for _, f in run.all_faces())
+    # cannot-link: no cluster holds two faces of one photo
+    for c in run.clusters:
+        assert len({f.photo for f in c.faces}) == c.size
+    group_ids = [cid for cid, _ in group if cid is not None]
+    assert len(group_ids) == len(set(group_ids))
+    # same person together, different people apart
+    bush = {main_face(run, str(p))[0] for p in sorted((folder / "a").iterdir())}
+    powell = {main_face(run, str(p))[0] for p in sorted((folder / "b").iterdir())}
+    blair = {main_face(run, str(p))[0] for p in sorted((folder / "c" / "deeper").iterdir())}
+    assert len(bush) == len(powell) == len(blair) == 1 and None not in bush | powell | blair
+    assert len(bush | powell | blair) == 3
+    # clusters largest first, ids match folders, distances to the centre present
+    assert [c.size for c in run.clusters] == sorted((c.size for c in run.clusters), reverse=True)
+    for c in run.clusters:
+        assert c.folder == f"cluster_{c.id:04d}" and all(f.distance_to_centre >= 0 for f in c.faces)
+        links = sorted((out / c.folder).iterdir())
+        assert len(links) == c.size and all(p.is_symlink() for p in links)
+        assert {p.resolve() for p in links} == {Path(f.photo).resolve() for f in c.faces}
+    # assignments.json is the run, and load_run reads it back
+    d = json.loads((out / "assignments.json").read_text())
+    assert d == json.loads(json.dumps(run.to_dict()))
+    assert d["threshold"] == THRESHOLD and d["threshold_source"] == "given" and d["model"]["model"] == "sface"
+    assert {e["path"] for e in d["failed"]} == {str(folder / "bad.jpg"), str(folder / "empty.jpg")}
+    assert load_run(out).to_dict() == run.to_dict()
+    # the sheet: one thumbnail per face, every link resolves from disk
+    refs = sheet_refs(out)
+    assert sum(r.startswith("thumbs/") for r in refs) == run.n_faces
+    missing = [r for r in refs if not (out / unquote(r)).exists()]
+    assert refs and missing == []
+    # progress reached the end; the originals were only read
+    assert seen[0] == (0, 12) and seen[-1] == (12, 12)
+    assert snapshot(folder) == before
+
+
+def test_incremental_run_embeds_only_new_photos_and_keeps_names(tmp_path, lfw_dir, pipeline, monkeypatch):
+    root, out = tmp_path / "photos", tmp_path / "out"
+    root.mkdir()
+    for who, i in [("George_W_Bush", 1), ("George_W_Bush", 2), ("Colin_Powell", 1), ("Colin_Powell", 2)]:
+        shutil.copy(lfw(lfw_dir, who, i), root)
+    calls = []
+    original = pipeline.embed_faces
+    monkeypatch.setattr(pipeline, "embed_faces", lambda crops: calls.append(len(crops)) or original(crops))
+
+    first = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False)
+    assert first.n_embedded_now == 4 and len(calls) == 4
+    bush_id = main_face(first, str(root / "George_W_Bush_0001.jpg"))[0]
+    named = name_cluster(out, bush_id, "George")
+    assert named.folder == "George" and (out / "George").is_dir() and not (out / f"cluster_{bush_id:04d}").exists()
+    assert load_run(out).cluster("George").id == bush_id
+
+    for who, i in [("George_W_Bush", 3), ("Tony_Blair", 2)]:
+        shutil.copy(lfw(lfw_dir, who, i), root)
+    calls.clear()
+    second = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False)
+    assert second.n_embedded_now == 2 and len(calls) == 2  # only the two new photos
+    george = second.cluster("George")
+    assert {Path(f.photo).name for f in george.faces} >= {f"George_W_Bush_000{i}.jpg" for i in (1, 2, 3)}
+    assert george.folder == "George" and len(list((out / "George").iterdir())) == george.size
+    assert sum(c.name == "George" for c in second.clusters) == 1
+
+    # --update: the existing clusters keep their ids; the new face joins its person
+    shutil.copy(lfw(lfw_dir, "Colin_Powell", 3), root)
+    ids_before = {f.key: cid for cid, f in second.all_faces()}
+    calls.clear()
+    third = cluster_folder(root, out, pipeline, threshold=THRESHOLD, update=True, progress=False)
+    assert third.n_embedded_now == 1 and len(calls) == 1 and third.settings["update"] is True
+    assert all(ids_before[f.key] == cid for cid, f in third.all_faces() if f.key in ids_before)
+    powell = main_face(third, str(root / "Colin_Powell_0001.jpg"))[0]
+    assert main_face(third, str(root / "Colin_Powell_0003.jpg"))[0] == powell
+    assert third.cluster("George").folder == "George"
+    missing = [r for r in sheet_refs(out) if not (out / unquote(r)).exists()]
+    assert missing == []
+
+
+def test_enroll_cluster_into_a_gallery(folder, tmp_path, pipeline, shared_cache):
+    from facenet.gallery.open import open_gallery
+
+    out = tmp_path / "out"
+    run = cluster_folder(folder / "a", out, pipeline, threshold=THRESHOLD, cache=shared_cache, progress=False)
+    cid = run.clusters[0].id
+    with open_gallery(tmp_path / "people.gallery", pipeline) as g:
+        with pytest.raises(UsageError, match="no name"):
+            enroll_cluster(out, cid, g)
+        c, added = enroll_cluster(out, cid, g, name="Bush")
+        assert added == run.clusters[0].size == 3 and c.name == "Bush" and c.folder == "Bush"
+        assert enroll_cluster(out, "Bush", g)[1] == 0  # the same photos again: nothing added
+        faces = g.faces("Bush")
+        assert len(faces) == 3 and {f.photo_sha256 for f in faces} == {f.sha256 for f in run.clusters[0].faces}
+        who = g.identify(str(folder / "a" / "George_W_Bush_0001.jpg"))[0].faces
+        assert any(f.name == "Bush" for f in who)
+    names = json.loads((out / "names.json").read_text())["names"]
+    assert names[0]["name"] == "Bush" and names[0]["gallery"] == str(tmp_path / "people.gallery")
+
+
+def test_parameters_are_checked_before_any_work(folder, tmp_path, pipeline):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="'link' parameter of cluster_folder"):
+        cluster_folder(folder, out, pipeline, link="move", threshold=THRESHOLD)
+    with pytest.raises(ValueError, match="'method' parameter"):
+        cluster_folder(folder, out, pipeline, method="spectral", threshold=THRESHOLD)
+    with pytest.raises(UsageError, match="--k"):
+        cluster_folder(folder, out, pipeline, method="kmeans")
+    with pytest.raises(UsageError, match="outside"):
+        cluster_folder(folder, folder, pipeline, threshold=THRESHOLD)
+    with pytest.raises(DataError, match="no clustering run"):
+        load_run(tmp_path)
+    assert not out.exists()
+
+
+def test_out_inside_the_photo_folder_is_not_clustered_again(tmp_path, lfw_dir, pipeline):
+    root = tmp_path / "photos"
+    root.mkdir()
+    shutil.copy(lfw(lfw_dir, "Colin_Powell", 1), root)
+    out = root / "clusters"
+    cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False, link="copy")
+    again = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False, link="copy")
+    assert again.n_photos == 1 and again.n_embedded_now == 0  # the copies under OUT are not photos to cluster
+
+
+def _brute_force_assign(x_new, g_new, x_old, lab_old, g_old, threshold, n_clusters):
+    members = {c: [i for i in range(len(x_old)) if lab_old[i] == c] for c in range(n_clusters)}
+    photos = {c: {int(g_old[i]) for i in members[c]} for c in range(n_clusters)}
+    pairs = sorted((float(np.mean([np.sum((x_new[f] - x_old[i]) ** 2) for i in members[c]])), f, c)
+                   for f in range(len(x_new)) for c in range(n_clusters) if members[c])
+    out = np.full(len(x_new), -1, np.int64)
+    for d, f, c in pairs:
+        if d < threshold and out[f] < 0 and int(g_new[f]) not in photos[c]:
+            out[f] = c
+            photos[c].add(int(g_new[f]))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_assign_nearest_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(4, 8))
+    x_old = centres[rng.integers(0, 4, 30)] + 0.4 * rng.normal(size=(30, 8))
+    x_old /= np.linalg.norm(x_old, axis=1, keepdims=True)
+    lab_old = np.where(rng.random(30) < 0.2, -1, np.argmax(x_old @ centres.T, 1))
+    g_old = np.arange(30)
+    x_new = centres[rng.integers(0, 4, 12)] + 0.4 * rng.normal(size=(12, 8))
+    x_new /= np.linalg.norm(x_new, axis=1, keepdims=True)
+    g_new = rng.integers(0, 40, 12) + 25  # some new faces share a photo with an old one or with each other
+    got = assign_nearest(x_new.astype(np.float32), g_new, x_old.astype(np.float32), lab_old, g_old, 1.0, 4)
+    assert np.array_equal(got, _brute_force_assign(x_new, g_new, x_old, lab_old, g_old, 1.0, 4))
+
+
+def test_assign_nearest_keeps_two_faces_of_one_photo_apart():
+    x = np.eye(3, dtype=np.float32)
+    x_old, lab_old, g_old = x[:1], np.array([0]), np.array([0])
+    x_new = np.stack([x[0], x[0]])  # two faces of one new photo, both identical to cluster 0
+    assert assign_nearest(x_new, np.array([7, 7]), x_old, lab_old, g_old, 0.5, 1).tolist() == [0, -1]
+    # nor does a face join a cluster that already holds a face of its photo
+    assert assign_nearest(x_new[:1], np.array([0]), x_old, lab_old, g_old, 0.5, 1).tolist() == [-1]
