@@ -88,6 +88,17 @@ def upload(driver, selector: str, *paths: Path) -> None:
     css(driver, selector)[0].send_keys("\n".join(str(p) for p in paths))
 
 
+def drop(driver, zone: str, path: Path) -> None:
+    """Drop a file on `zone` as a user dragging it from the desktop would (a DataTransfer drop event)."""
+    driver.execute_script("const i = document.createElement('input'); i.type = 'file'; i.id = 'drop-source'; document.body.append(i);")
+    css(driver, "#drop-source")[0].send_keys(str(path))
+    driver.execute_script(
+        """const src = document.getElementById('drop-source'); const dt = new DataTransfer();
+           for (const f of src.files) dt.items.add(f);
+           document.querySelector(arguments[0]).dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+           src.remove();""", zone)
+
+
 def side_by_side(a: Path, b: Path, out: Path) -> Path:
     """Two LFW photos in one picture: a group photo with two faces, `a` on the left."""
     ia, ib = Image.open(a).convert("RGB"), Image.open(b).convert("RGB")
@@ -282,10 +293,11 @@ def test_compare(server, driver, lfw_dir: Path):
     assert len(css(driver, "#compare-photo-a .face-box")) == 1 and len(css(driver, "#compare-photo-b .face-box")) == 1
     shot(driver, "10-compare-same")
 
-    upload(driver, "#compare-file-b", lfw_dir / "Serena_Williams" / "Serena_Williams_0001.jpg")
+    drop(driver, "#compare-drop-b", lfw_dir / "Serena_Williams" / "Serena_Williams_0001.jpg")
     wait_for(driver, lambda d: d.find_elements("id", "compare-verdict") and d.find_element("id", "compare-verdict").text == "Different people",
              "the verdict for two people")
     assert float(driver.find_element("id", "compare-distance").text) >= float(driver.find_element("id", "compare-threshold").text)
+    assert driver.execute_script("return document.getElementById('compare-file-b').files[0].name") == "Serena_Williams_0001.jpg"
     shot(driver, "11-compare-different")
 
     # A file that is not an image: the API's error message is shown on the page.

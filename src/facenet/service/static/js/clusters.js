@@ -86,6 +86,11 @@ function render(result) {
   if (unclustered.length) {
     rows.push(el("section", { class: "cluster-row unclustered" }, el("h3", {}, "Unclustered"), el("div", { class: "thumbs" }, unclustered.map((f) => thumb(f, false)))));
   }
+  const notes = [
+    ...(result.failed || []).map((e) => `${e.path}: ${e.error}`),
+    ...(result.no_face || []).map((p) => `${typeof p === "string" ? p : p.path}: no face found`),
+  ];
+  if (notes.length) rows.push(el("ul", { class: "notes muted" }, notes.map((n) => el("li", {}, n))));
   section.querySelector("#cluster-rows").replaceChildren(...rows);
 }
 

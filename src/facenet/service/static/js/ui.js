@@ -57,7 +57,11 @@ export function dropZone(zone, input, onFiles) {
     e.preventDefault();
     zone.classList.remove("over");
     const files = [...e.dataTransfer.files].filter((f) => f.type.startsWith("image/") || !f.type);
-    if (files.length) onFiles(files);
+    if (!files.length) return;
+    const shown = new DataTransfer(); // the input then names the dropped files too
+    files.forEach((f) => shown.items.add(f));
+    input.files = shown.files;
+    onFiles(files);
   });
   input.addEventListener("change", () => {
     if (input.files.length) onFiles([...input.files]);
