@@ -124,9 +124,11 @@ class ClusterRun:
         """A cluster by id (``3``, ``"3"``), folder (``"cluster_0003"``) or name. Raises
         :class:`UnknownClusterError` naming what exists."""
         text = str(ref).strip()
-        for c in self.clusters:
-            if text in (str(c.id), c.folder, c.name) or (text.isdigit() and int(text) == c.id):
-                return c
+        for match in (lambda c: text.isdigit() and int(text) == c.id, lambda c: text == c.folder,
+                      lambda c: text == c.name):  # an id first, then a folder, then a name
+            for c in self.clusters:
+                if match(c):
+                    return c
         ids = ", ".join(str(c.id) for c in self.clusters[:10]) + (" ..." if len(self.clusters) > 10 else "")
         raise UnknownClusterError(f"No cluster {ref!r} in {self.out or 'this run'} (ids {ids or 'none'}; "
                                   "a folder name or a given name works too).")
