@@ -74,8 +74,9 @@ class Api:
 
 @pytest.fixture
 def make_api(tmp_path: Path, pipeline: Any):
-    """make_api(**config overrides) -> Api over a new gallery (one inference thread sharing the
-    session pipeline). Every client made is closed after the test."""
+    """make_api(factory=None, **config overrides) -> Api over a new gallery (by default one
+    inference thread using the session pipeline; give a factory of new pipelines for more
+    workers). Every client made is closed after the test."""
     from fastapi.testclient import TestClient
 
     from facenet.service.app import create_app
@@ -84,7 +85,7 @@ def make_api(tmp_path: Path, pipeline: Any):
 
     made = []
 
-    def make(**overrides: Any) -> Api:
+    def make(factory: Callable[[], Any] | None = None, **overrides: Any) -> Api:
         n = len(made)
         folder = tmp_path / f"svc{n}"
         folder.mkdir()
@@ -92,7 +93,7 @@ def make_api(tmp_path: Path, pipeline: Any):
         secrets = {s: keys.create(s, f"test {s}")[1] for s in ("read", "enrol", "admin")}
         cfg = {"gallery": str(folder / "people.gallery"), "keys": folder / "keys.db", "work_dir": folder / "jobs",
                "workers": 1, "queue": 16, **overrides}
-        app = create_app(ServiceConfig(**cfg), pipeline_factory=lambda: pipeline)
+        app = create_app(ServiceConfig(**cfg), pipeline_factory=factory or (lambda: pipeline))
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         made.append(Api(client, secrets, app))

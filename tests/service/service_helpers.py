@@ -8,8 +8,8 @@ import zlib
 
 import numpy as np
 
-#: People with several LFW photos (the tests enrol and identify them).
-PEOPLE = ("Aaron_Peirsol", "Abdullah_Gul", "Adrien_Brody", "Al_Gore", "Alan_Greenspan", "Albert_Costa")
+#: People whose LFW photos 1-3 each show exactly one face (the tests enrol and identify them).
+PEOPLE = ("Aaron_Peirsol", "Abdoulaye_Wade", "Adam_Sandler", "Adel_Al-Jubeir", "Ahmed_Chalabi", "Ai_Sugiyama")
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
