@@ -12,6 +12,11 @@ import numpy as np
 PEOPLE = ("Aaron_Peirsol", "Abdoulaye_Wade", "Adam_Sandler", "Adel_Al-Jubeir", "Ahmed_Chalabi", "Ai_Sugiyama")
 
 
+#: The start of a multipart body (boundary "b") with one file part "image", for streamed uploads.
+MULTIPART_HEAD = (b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+                  b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff")
+
+
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 

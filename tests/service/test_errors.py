@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_helpers import bomb_png, encode, upload  # noqa: E402
+from service_helpers import MULTIPART_HEAD, bomb_png, encode, upload  # noqa: E402
 
 pytestmark = pytest.mark.data
 
@@ -64,8 +64,9 @@ def test_oversized_body_is_413(make_api):
 def test_oversized_body_without_length_is_cut_while_reading(make_api):
     a = make_api(max_upload_bytes=50_000)
 
-    def chunks():
-        for _ in range(100):  # 100 x 10 kB, no Content-Length: the limit is found while reading
+    def chunks():  # a multipart upload of 100 x 10 kB, no Content-Length: the limit is found while reading
+        yield MULTIPART_HEAD
+        for _ in range(100):
             yield b"x" * 10_000
 
     r = a.post("/api/v1/detect", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"})
