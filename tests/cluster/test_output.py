@@ -37,7 +37,8 @@ def photos(tmp_path):
 
 def test_check_out(tmp_path, photos):
     root = photos[0].parent
-    assert check_out(tmp_path / "new" / "out", [root]).is_dir()
+    assert check_out(tmp_path / "new" / "out", [root]) == tmp_path / "new" / "out"
+    assert not (tmp_path / "new").exists()  # checked, not made
     for bad in (root, tmp_path):  # the photo folder itself, or a folder holding it
         with pytest.raises(OutputFolderError, match="photo folder"):
             check_out(bad, [root])

@@ -49,7 +49,7 @@ class OutputFolderError(UsageError):
 
 
 def check_out(out: Path, roots: Sequence[Path]) -> Path:
-    """``out`` resolved, created when missing. Refused (OutputFolderError) when it is one of the
+    """``out``, checked (not created). Refused (OutputFolderError) when it is one of the
     roots or holds one (the run would write among the photos), or when it is a folder that is
     neither empty nor the output of an earlier run (no ``assignments.json``)."""
     out = Path(out)
@@ -64,7 +64,6 @@ def check_out(out: Path, roots: Sequence[Path]) -> Path:
     if out.is_dir() and any(out.iterdir()) and not (out / ASSIGNMENTS).is_file():
         raise OutputFolderError(f"--out {out} is a folder that is not empty and holds no earlier clustering run "
                                 f"({ASSIGNMENTS}); name an empty or new folder")
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 

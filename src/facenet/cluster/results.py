@@ -130,7 +130,7 @@ class ClusterRun:
                 if match(c):
                     return c
         ids = ", ".join(str(c.id) for c in self.clusters[:10]) + (" ..." if len(self.clusters) > 10 else "")
-        raise UnknownClusterError(f"No cluster {ref!r} in {self.out or 'this run'} (ids {ids or 'none'}; "
+        raise UnknownClusterError(f"No cluster {text if text.isdigit() else repr(text)} in {self.out or 'this run'} (ids {ids or 'none'}; "
                                   "a folder name or a given name works too).")
 
     def all_faces(self) -> list[tuple[int | None, ClusterFace]]:

@@ -81,6 +81,9 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
     model = identity.model + ("+flip" if identity.flip else "")
     given = threshold
     threshold, source = _resolve_threshold(model, method, threshold)  # before the slow part: fail early
+    for r in roots:
+        if not r.exists():
+            raise DataError(f"{r}: no such folder or file")
     out = check_out(Path(out), [r for r in roots if r.is_dir()])
     previous = read_run(out)
     if update and previous is not None and previous.model != identity.to_dict():
@@ -89,6 +92,7 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
     paths, ignored = find_photos(roots, exclude=out)
     if not paths:
         raise DataError(f"no image files under {', '.join(map(str, roots))}")
+    out.mkdir(parents=True, exist_ok=True)
     cache_path = Path(cache) if cache is not None else out / CACHE_FILE
     detector = str(getattr(pipeline.detector, "name", type(pipeline.detector).__name__))
     with EmbeddingCache(cache_path, cache_key(identity, detector)) as c:
