@@ -263,3 +263,29 @@ def test_assign_nearest_keeps_two_faces_of_one_photo_apart():
     assert assign_nearest(x_new, np.array([7, 7]), x_old, lab_old, g_old, 0.5, 1).tolist() == [0, -1]
     # nor does a face join a cluster that already holds a face of its photo
     assert assign_nearest(x_new[:1], np.array([0]), x_old, lab_old, g_old, 0.5, 1).tolist() == [-1]
+
+
+def test_merge_and_move_out(folder, tmp_path, pipeline, shared_cache):
+    from facenet.cluster.edit import CannotLinkError, merge_clusters, move_face_out
+
+    out = tmp_path / "out"
+    run = cluster_folder(folder, out, pipeline, threshold=THRESHOLD, cache=shared_cache, progress=False)
+    bush = main_face(run, str(folder / "a" / "George_W_Bush_0001.jpg"))[0]
+    powell = main_face(run, str(folder / "b" / "Colin_Powell_0001.jpg"))[0]
+    name_cluster(out, powell, "Colin")
+    merged = merge_clusters(out, "Colin", bush)  # the name comes along to the unnamed target
+    assert merged.id == bush and merged.name == "Colin" and merged.folder == "Colin" and merged.size == 6
+    assert sorted(p.name for p in (out / "Colin").iterdir()) == sorted(Path(f.photo).name for f in merged.faces)
+    assert not (out / f"cluster_{bush:04d}").exists()
+    assert [f.distance_to_centre for f in merged.faces] == sorted(f.distance_to_centre for f in merged.faces)
+    group = [cid for cid, f in load_run(out).all_faces() if f.photo.endswith("group20.jpg") and cid is not None]
+    with pytest.raises(CannotLinkError, match="group20.jpg"):
+        merge_clusters(out, group[0], group[1])
+    key = next(f.key for f in merged.faces if f.photo.endswith("George_W_Bush_0002.jpg"))
+    after = move_face_out(out, key)
+    assert after.cluster("Colin").size == 5 and any(f.key == key for f in after.unclustered)
+    assert (out / "unclustered" / "George_W_Bush_0002.jpg").resolve() == (folder / "a" / "George_W_Bush_0002.jpg").resolve()
+    assert key not in json.loads((out / "names.json").read_text())["names"][0]["faces"]
+    assert load_run(out).to_dict() == after.to_dict()
+    missing = [r for r in sheet_refs(out) if not (out / unquote(r)).exists()]
+    assert missing == []

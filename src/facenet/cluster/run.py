@@ -23,6 +23,7 @@ import numpy as np
 
 from facenet.cluster.cache import EmbeddingCache, cache_key
 from facenet.cluster.collect import PhotoEntry, collect_faces, find_photos, thumb_name
+from facenet.cluster.edit import refolder
 from facenet.cluster.names import carry_names, check_cluster_name, folder_names, give_name, load_names, save_names
 from facenet.cluster.output import (
     CACHE_FILE,
@@ -33,7 +34,6 @@ from facenet.cluster.output import (
     make_links,
     read_run,
     remove_links,
-    rename_folder,
     write_run,
 )
 from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
@@ -245,16 +245,7 @@ def _name(out: Path, cluster_id: int | str, name: str, gallery: str | None) -> C
     run = load_run(out)
     c = run.cluster(cluster_id)
     save_names(out, give_name(load_names(out), c.keys, name, gallery))
-    others = [(o.id, o.name) for o in run.clusters if o.id != c.id]
-    taken = {o.folder.lower() for o in run.clusters if o.id != c.id}
-    folder = folder_names([*others, (c.id, name)])[c.id]
-    n = 1
-    base = folder
-    while folder.lower() in taken or (folder != c.folder and (out / folder).exists()):
-        n += 1
-        folder = f"{base} ({n})"
-    named = Cluster(c.id, name, c.faces, c.folder)
-    run = rename_folder(out, run.with_cluster(named), named, folder)
+    run = refolder(out, run.with_cluster(Cluster(c.id, name, c.faces, c.folder)), c.id)
     write_run(out, run)
     write_sheet(out, run)
     return run.cluster(c.id)

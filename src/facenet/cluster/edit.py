@@ -1,0 +1,152 @@
+"""Corrections to a clustering run: merge two clusters, take a face out of its cluster.
+
+Both rewrite OUT in place (links moved, ``assignments.json`` and ``index.html`` rewritten, the
+distances to the centre recomputed from the cached embeddings) and keep the names in step. A run
+with ``--update`` keeps the corrections (old faces keep their clusters); a run without it starts
+over and keeps only the names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from facenet.cluster.cache import EmbeddingCache, cache_key
+from facenet.cluster.names import folder_names, give_name, load_names, save_names
+from facenet.cluster.output import CACHE_FILE, UNCLUSTERED, read_run, rename_folder, write_run
+from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
+from facenet.cluster.sheet import write_sheet
+from facenet.errors import DataError, UsageError
+
+
+class CannotLinkError(UsageError):
+    """A merge that would put two faces of one photo into one cluster."""
+
+
+def _load(out: Path) -> ClusterRun:
+    run = read_run(out)
+    if run is None:
+        raise DataError(f"{out}: no clustering run here (no assignments.json)")
+    return run
+
+
+def _with_distances(run: ClusterRun, faces: list[ClusterFace]) -> list[ClusterFace]:
+    """The faces with their squared-L2 distance to their (renormalised mean) centre, nearest first."""
+    from facenet.gallery.store import ModelIdentity
+
+    cache_path = Path(run.settings.get("cache") or Path(run.out) / CACHE_FILE)
+    if not faces or not cache_path.is_file():
+        return faces
+    key = cache_key(ModelIdentity.from_dict(run.model), run.settings.get("detector", "yunet"))
+    with EmbeddingCache(cache_path, key) as cache:
+        got = cache.get_many({f.sha256 for f in faces})
+    if any(f.sha256 not in got or f.face_index >= len(got[f.sha256]) for f in faces):
+        return faces
+    x = np.stack([got[f.sha256].embeddings[f.face_index] for f in faces]).astype(np.float64)
+    c = x.sum(0)
+    c /= max(np.linalg.norm(c), 1e-12)
+    d = ((x - c) ** 2).sum(1)
+    return [replace(faces[i], distance_to_centre=float(d[i])) for i in np.argsort(d, kind="stable")]
+
+
+def _move_link(out: Path, face: ClusterFace, folder: str) -> str | None:
+    """Move a face's photo link into ``folder`` (a free name there); returns the new link."""
+    if not face.link:
+        return None
+    src = out / face.link
+    d = out / folder
+    d.mkdir(parents=True, exist_ok=True)
+    name, stem, suffix, n = src.name, src.stem, src.suffix, 1
+    while (d / name).exists() or (d / name).is_symlink():
+        n += 1
+        name = f"{stem}_{n}{suffix}"
+    if src.is_symlink() or src.exists():
+        src.rename(d / name)
+    return f"{folder}/{name}"
+
+
+def merge_clusters(out: str | Path, source: int | str, into: int | str) -> Cluster:
+    """Move every face of cluster ``source`` into cluster ``into`` (ids, folders or names) and
+    remove ``source``. Refused (CannotLinkError) when the two hold faces of one photo. The merged
+    cluster keeps ``into``'s name, or takes ``source``'s when ``into`` has none."""
+    out = Path(out)
+    run = _load(out)
+    a, b = run.cluster(source), run.cluster(into)
+    if a.id == b.id:
+        raise UsageError(f"cannot merge cluster {a.id} into itself")
+    shared = {f.photo for f in a.faces} & {f.photo for f in b.faces}
+    if shared:
+        raise CannotLinkError(f"clusters {a.id} and {b.id} both hold a face of {sorted(shared)[0]}; two faces of one "
+                              "photo are two people, so they cannot be merged")
+    moved = [replace(f, link=_move_link(out, f, b.folder)) for f in a.faces]
+    _remove_empty(out / a.folder)
+    name = b.name or a.name
+    merged = Cluster(b.id, name, _with_distances(run, b.faces + moved), b.folder)
+    clusters = sorted([merged if c.id == b.id else c for c in run.clusters if c.id != a.id], key=lambda c: (-c.size, c.id))
+    run = replace(run, clusters=clusters)
+    if name is not None:
+        save_names(out, give_name(load_names(out), merged.keys, name))
+        run = refolder(out, run, merged.id)
+    write_run(out, run)
+    write_sheet(out, run)
+    return run.cluster(merged.id)
+
+
+def move_face_out(out: str | Path, key: str) -> ClusterRun:
+    """Take the face ``key`` (``"<sha256>:<face index>"``) out of its cluster into unclustered
+    (a cluster left empty is removed). Returns the run as it is now."""
+    out = Path(out)
+    run = _load(out)
+    owner = next((c for c in run.clusters if key in c.keys), None)
+    if owner is None:
+        if any(f.key == key for f in run.unclustered):
+            return run
+        raise UsageError(f"No face {key!r} in {out}")
+    face = next(f for f in owner.faces if f.key == key)
+    link = None
+    if face.link:
+        there = next((f.link for f in run.unclustered if f.photo == face.photo), None)
+        if there is not None:  # the photo is in unclustered/ already: drop the cluster's link
+            (out / face.link).unlink(missing_ok=True)
+            link = there
+        else:
+            link = _move_link(out, face, UNCLUSTERED)
+    rest = [f for f in owner.faces if f.key != key]
+    if rest:
+        clusters = [Cluster(c.id, c.name, _with_distances(run, rest), c.folder) if c.id == owner.id else c
+                    for c in run.clusters]
+    else:
+        _remove_empty(out / owner.folder)
+        clusters = [c for c in run.clusters if c.id != owner.id]
+    names = load_names(out)
+    for e in names:
+        e.faces.discard(key)
+    if names:
+        save_names(out, [e for e in names if e.faces])
+    run = replace(run, clusters=sorted(clusters, key=lambda c: (-c.size, c.id)),
+                  unclustered=[*run.unclustered, replace(face, distance_to_centre=None, link=link)])
+    write_run(out, run)
+    write_sheet(out, run)
+    return run
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (something the user put there) or gone: left alone
+
+
+def refolder(out: Path, run: ClusterRun, cid: int) -> ClusterRun:
+    """Give cluster ``cid`` the folder its name asks for (:func:`folder_names`; `` (2)``... when
+    another folder has that name already), moving its links."""
+    c = run.cluster(cid)
+    base = folder_names([(o.id, o.name) for o in run.clusters])[cid]
+    taken = {o.folder.lower() for o in run.clusters if o.id != cid}
+    want, n = base, 1
+    while want != c.folder and (want.lower() in taken or (out / want).exists()):
+        n += 1
+        want = f"{base} ({n})"
+    return rename_folder(out, run, c, want)
