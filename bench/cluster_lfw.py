@@ -1,0 +1,219 @@
+"""Clustering (issue 10): choose every setting on CelebA-wild, then score every method once on all of LFW.
+
+    .venv/bin/python bench/cluster_lfw.py calibrate --write src/facenet/cluster   # the shipped settings
+    .venv/bin/python bench/cluster_lfw.py calibrate --check   # exit 1 unless the shipped file is reproduced
+    .venv/bin/python bench/cluster_lfw.py lfw                 # every method side by side on LFW (make bench-cluster)
+
+Embeddings: bench/identify_lfw.py's caches (its helpers in bench/identify_common.py) (``FacePipeline("yunet", "sface")``, the plain crop and
+its mirror; flip TTA = normalise(plain + mirror)), computed there once.
+
+Development split (``calibrate``, never LFW): CelebA-wild as bench/identify_lfw.py cleans it (the
+5 identities also in LFW, the mixed identity 07312 and the photos copied across identities left
+out, 07393 merged into 07392, photos without a face left out: 6,130 photos of 292 people). To give
+it LFW's shape (most people with one photo), each of ``--draws`` seeded draws keeps, for every
+identity, a number of its photos drawn from LFW's photos-per-person counts (the folder sizes only,
+no LFW embedding or label decision; capped at what the identity has): about 590 photos of 292
+people per draw, ~70 % of them alone. Every setting maximises the mean over draws of
+(pairwise F1 + BCubed F) / 2; ties go to the smaller threshold. The full 6,130-photo set (21 photos a
+person, dense) is reported beside it as a density check, not used for the choice.
+
+LFW (``lfw``): all 13,233 images, the primary face of each (images where no face is found keep
+the pipeline's centre-crop embedding and are clustered like any other; their number is printed).
+Each method runs at its shipped CelebA setting; kmeans gets k = the number of clusters the graph
+method found (no LFW labels). Times are the clustering alone (embeddings cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:  # bench/identify_lfw.py's helpers (moved to identify_common.py in its split)
+    from identify_common import celeba_dev, embed_folder, flip_tta
+except ImportError:  # pragma: no cover
+    from identify_lfw import celeba_dev, embed_folder, flip_tta  # type: ignore[no-redef]
+
+from facenet.cluster.methods import cluster_embeddings
+from facenet.cluster.metrics import clustering_scores
+
+GRID = [round(float(t), 2) for t in np.arange(0.80, 1.61, 0.02)]
+GRAPH_PARTITIONS = ("average", "components")
+NEIGHBORS = (16, 32, 64)
+DENSITY_MIN_SAMPLES = (1, 2, 3)
+MODELS = {"sface": "plain", "sface+flip": "flip"}
+SOURCE = "calibrated on CelebA-wild (no LFW identities; LFW-shaped draws)"
+
+
+def lfw_counts(data: Path) -> np.ndarray:
+    return np.array([sum(1 for _ in p.iterdir()) for p in sorted((data / "lfw").iterdir()) if p.is_dir()])
+
+
+def draws(labels: np.ndarray, counts: np.ndarray, n: int, seed: int = 0) -> list[np.ndarray]:
+    """n index sets: per identity, a photo count drawn from LFW's photos-per-person (capped)."""
+    rng = np.random.default_rng(seed)
+    ids = np.unique(labels)
+    out = []
+    for _ in range(n):
+        take: list[int] = []
+        for u in ids:
+            m = np.flatnonzero(labels == u)
+            take += rng.choice(m, min(int(rng.choice(counts)), len(m)), replace=False).tolist()
+        out.append(np.array(sorted(take)))
+    return out
+
+
+def score(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], **kw: Any) -> dict[str, float]:
+    rows = []
+    for sel in sets:
+        r = cluster_embeddings(x[sel], **kw)
+        s = clustering_scores(labels[sel], r.labels)
+        rows.append((s["pairwise_f1"], s["bcubed_f"]))
+    pf, bf = np.mean(rows, axis=0)
+    return {"pairwise_f1": round(float(pf), 5), "bcubed_f": round(float(bf), 5), "objective": round(float(pf + bf) / 2, 5)}
+
+
+def best(rows: list[tuple[dict[str, Any], dict[str, float]]]) -> tuple[dict[str, Any], dict[str, float]]:
+    """The setting with the highest objective (the first, i.e. smallest threshold, on ties)."""
+    return max(rows, key=lambda r: r[1]["objective"])
+
+
+def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray]) -> dict[str, Any]:
+    full = [np.arange(len(labels))]
+    out: dict[str, Any] = {}
+    rows = [({"threshold": t, "neighbors": 32, "partition": p}, score(x, labels, sets, method="graph", threshold=t, neighbors=32, partition=p))
+            for p in GRAPH_PARTITIONS for t in GRID]
+    opt, sc = best(rows)
+    print(f"  graph {opt} {sc}", file=sys.stderr)
+    for k in NEIGHBORS:  # the k of the k-NN graph, at the chosen partition and threshold
+        if k != 32:
+            rows.append(({**opt, "neighbors": k}, score(x, labels, sets, method="graph", **{**opt, "neighbors": k})))
+    opt, sc = best(rows)
+    out["graph"] = {**opt, "celeba_draws": sc, "celeba_full": score(x, labels, full, method="graph", **opt)}
+    rows = [({"threshold": t}, score(x, labels, sets, method="agglomerative", threshold=t)) for t in GRID]
+    opt, sc = best(rows)
+    out["agglomerative"] = {**opt, "celeba_draws": sc, "celeba_full": score(x, labels, full, method="agglomerative", **opt)}
+    rows = [({"threshold": t, "min_samples": m}, _score_density(x, labels, sets, "dbscan", t, m)) for m in DENSITY_MIN_SAMPLES for t in GRID]
+    opt, sc = best(rows)
+    out["dbscan"] = {**opt, "celeba_draws": sc, "celeba_full": _score_density(x, labels, full, "dbscan", opt["threshold"], opt["min_samples"])}
+    rows = [({"min_samples": m, "cluster_selection_method": c}, _score_density(x, labels, sets, "hdbscan", None, m, c))
+            for m in DENSITY_MIN_SAMPLES for c in ("eom", "leaf")]
+    opt, sc = best(rows)
+    out["hdbscan"] = {**opt, "celeba_draws": sc, "celeba_full": _score_density(x, labels, full, "hdbscan", None, opt["min_samples"],
+                                                                               opt["cluster_selection_method"])}
+    return out
+
+
+def _score_density(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], method: str, t: float | None, m: int,
+                   selection: str = "eom") -> dict[str, float]:
+    """DBSCAN / HDBSCAN with an explicit min_samples (the library call, then the same metrics)."""
+    from facenet.cluster import methods
+
+    rows = []
+    for sel in sets:
+        lab, _ = methods._library(method, methods._check_embeddings(x[sel]), np.arange(len(sel)), t, None,
+                                  {"min_samples": m, "cluster_selection_method": selection}, 0)
+        s = clustering_scores(labels[sel], methods.finish_labels(lab))
+        rows.append((s["pairwise_f1"], s["bcubed_f"]))
+    pf, bf = np.mean(rows, axis=0)
+    return {"pairwise_f1": round(float(pf), 5), "bcubed_f": round(float(bf), 5), "objective": round(float(pf + bf) / 2, 5)}
+
+
+def calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    dev = celeba_dev(args.data, args.out_identify)
+    sets = draws(dev["labels"], lfw_counts(args.data), args.draws)
+    table: dict[str, Any] = {
+        "version": 1, "source": SOURCE,
+        "split": {**dev["info"], "draws": args.draws, "photos_per_draw": [int(len(s)) for s in sets][:5] + ["..."],
+                  "objective": "mean over draws of (pairwise F1 + BCubed F) / 2", "grid": [GRID[0], GRID[-1], 0.02]},
+        "models": {}}
+    for model, emb in MODELS.items():
+        t0 = time.perf_counter()
+        table["models"][model] = calibrate_model(dev[emb], dev["labels"], sets)
+        print(f"{model}: {json.dumps(table['models'][model])} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    return table
+
+
+def lfw(args: argparse.Namespace) -> dict[str, Any]:
+    from facenet.pipeline import FacePipeline
+
+    z = embed_folder(FacePipeline("yunet", "sface"), args.data / "lfw", args.out_identify, "lfw")
+    labels = z["labels"].astype(str)
+    res: dict[str, Any] = {"images": len(labels), "people": int(len(np.unique(labels))), "no_face": int((~z["face_found"]).sum()),
+                           "load_average": os.getloadavg(), "rows": []}
+    for model, emb in MODELS.items():
+        x = z["plain"] if emb == "plain" else flip_tta(z["plain"], z["mirror"])
+        k_graph = None
+        for method in ("graph", "agglomerative", "kmeans", "dbscan", "hdbscan"):
+            if method in args.skip:
+                continue
+            kw: dict[str, Any] = {"method": method, "model": model}
+            if method == "kmeans":
+                kw["k"] = k_graph
+            r = cluster_embeddings(x, **kw)
+            if method == "graph":
+                k_graph = r.n_clusters
+            s = clustering_scores(labels, r.labels)
+            row = {"model": model, "method": method, "threshold": r.threshold, "options": r.options, "seconds": round(r.seconds, 3),
+                   **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}}
+            res["rows"].append(row)
+            print(f"{model:10s} {method:13s} t={r.threshold} {r.options} pF={s['pairwise_f1']:.4f} bF={s['bcubed_f']:.4f} "
+                  f"nmi={s['nmi']:.4f} clusters={s['n_pred']} (true {s['n_true']}) {r.seconds:.2f} s", file=sys.stderr)
+    return res
+
+
+def markdown(res: dict[str, Any]) -> str:
+    lines = [f"LFW: {res['images']} images, {res['people']} people, no face found in {res['no_face']}; "
+             f"load average {tuple(round(v, 2) for v in res['load_average'])}", "",
+             "| model | method | threshold | options | pairwise P / R / F1 | BCubed P / R / F | NMI | clusters (true) | seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        lines.append(f"| {r['model']} | {r['method']} | {r['threshold']} | {r['options']} | {r['pairwise_precision']:.4f} / "
+                     f"{r['pairwise_recall']:.4f} / **{r['pairwise_f1']:.4f}** | {r['bcubed_precision']:.4f} / {r['bcubed_recall']:.4f} / "
+                     f"**{r['bcubed_f']:.4f}** | {r['nmi']:.4f} | {r['n_pred']} ({r['n_true']}) | {r['seconds']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=("calibrate", "lfw"))
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--out", type=Path, default=Path("out/cluster"))
+    ap.add_argument("--out-identify", type=Path, default=Path("out/identify"), help="bench/identify_lfw.py's embedding caches")
+    ap.add_argument("--draws", type=int, default=10)
+    ap.add_argument("--write", type=Path, help="calibrate: folder to write cluster_thresholds.json into")
+    ap.add_argument("--check", action="store_true", help="calibrate: exit 1 unless the shipped file is reproduced")
+    ap.add_argument("--skip", nargs="*", default=[], help="lfw: methods to leave out")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.command == "calibrate":
+        table = calibrate(args)
+        text = json.dumps(table, indent=1) + "\n"
+        (args.out / "cluster_thresholds.json").write_text(text)
+        if args.write:
+            (args.write / "cluster_thresholds.json").write_text(text)
+            print(f"wrote {args.write / 'cluster_thresholds.json'}")
+        if args.check:
+            from facenet.cluster import threshold
+
+            shipped = Path(threshold.__file__).with_name(threshold.SHIPPED).read_text()
+            ok = json.loads(shipped)["models"] == json.loads(text)["models"]
+            print("check:", "same as shipped" if ok else "MISMATCH with the shipped file")
+            return 0 if ok else 1
+        print(text)
+        return 0
+    res = lfw(args)
+    (args.out / "cluster_lfw.json").write_text(json.dumps(res, indent=2) + "\n")
+    print(markdown(res))
+    print(f"wrote {args.out / 'cluster_lfw.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""``cluster_embeddings``: one entry point for every clustering method, with the cannot-link rule.
+
+Methods (distances are squared L2 between unit embeddings, 0..4):
+
+* ``graph`` (default, scales to millions): a FAISS k-NN graph, then a partition
+  (:mod:`facenet.cluster.graph`: graph-restricted average linkage, single linkage, or Chinese
+  whispers), each refusing to join two faces of one photo.
+* ``agglomerative``: SciPy's average linkage (``scipy.cluster.hierarchy.linkage`` on the condensed
+  squared-L2 matrix, cut at the threshold). O(N^2) memory: refused above ``LIMITS``.
+* ``kmeans``: scikit-learn's ``KMeans`` with ``k`` clusters (no threshold).
+* ``dbscan``: scikit-learn's ``DBSCAN``, ``eps`` = sqrt(threshold) (Euclidean), calibrated
+  ``min_samples``; noise is -1.
+* ``hdbscan``: scikit-learn's ``HDBSCAN`` (``min_cluster_size`` 2, calibrated ``min_samples``
+  and ``cluster_selection_method``); it takes no distance threshold (scikit-learn 1.9.1's
+  ``cluster_selection_epsilon`` fails inside ``epsilon_search`` on face embeddings, so it is not
+  used); noise is -1.
+
+The four library methods know nothing of photos: their clusters then go through
+:func:`~facenet.cluster.constraints.split_violations`, which splits every cluster holding two
+faces of one photo. ``min_size``: a cluster with fewer faces becomes -1 (unclustered). Cluster
+ids are renumbered 0..C-1, largest first (ties: the cluster whose first face comes first).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from facenet.cluster.constraints import check_groups, split_violations
+from facenet.cluster.threshold import default_options
+from facenet.errors import UsageError
+from facenet.validation import check_option, check_scalar
+
+METHODS = ("graph", "agglomerative", "kmeans", "dbscan", "hdbscan")
+#: The most faces each O(N^2)-ish method accepts (memory or time); graph has no limit.
+LIMITS = {"agglomerative": 30_000, "hdbscan": 50_000, "dbscan": 200_000, "kmeans": 200_000}
+
+
+class TooLargeError(UsageError):
+    """An O(N^2) method was asked to cluster more faces than its stated limit."""
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """labels: (N,) int64, -1 = unclustered (cluster under min_size, or noise); threshold: the
+    squared-L2 threshold used (None for kmeans); threshold_source: where it came from."""
+
+    labels: np.ndarray
+    method: str
+    threshold: float | None
+    threshold_source: str
+    seconds: float
+    n_clusters: int
+    options: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "threshold": self.threshold, "threshold_source": self.threshold_source,
+                "seconds": self.seconds, "n_clusters": self.n_clusters, "options": dict(self.options or {}),
+                "labels": self.labels.tolist()}
+
+
+def _check_embeddings(embeddings: Any) -> np.ndarray:
+    x = np.asarray(embeddings)
+    if x.ndim != 2 or x.dtype.kind not in "fiu":
+        raise ValueError(f"The 'embeddings' parameter of cluster_embeddings must be an (N, D) float array. "
+                         f"Got {x.dtype} array of shape {x.shape} instead.")
+    x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("The 'embeddings' parameter of cluster_embeddings must be finite. Got NaN or inf instead.")
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def finish_labels(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
+    """Clusters under ``min_size`` -> -1; the rest renumbered 0..C-1 largest first (ties: first
+    face first). labels: (N,) ints, -1 kept."""
+    labels = np.asarray(labels, np.int64)
+    out = np.full(len(labels), -1, np.int64)
+    keep = labels >= 0
+    if not keep.any():
+        return out
+    ids, first, inv, size = np.unique(labels[keep], return_index=True, return_inverse=True, return_counts=True)
+    pos = np.flatnonzero(keep)[first]
+    order = np.lexsort((pos, -size))  # largest first, then by first face
+    rank = np.empty(len(ids), np.int64)
+    rank[order] = np.arange(len(ids))
+    new = rank[inv.reshape(-1)]
+    new[size[inv.reshape(-1)] < min_size] = -1
+    out[keep] = new
+    if min_size > 1:  # close the gaps the dropped clusters left
+        k = out >= 0
+        out[k] = np.unique(out[k], return_inverse=True)[1].reshape(-1)
+    return out
+
+
+def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "graph", threshold: float | None = None,
+                       k: int | None = None, min_size: int = 1, model: str = "sface", seed: int = 0,
+                       progress: bool = False, neighbors: int | None = None, partition: str | None = None) -> ClusterResult:
+    """Cluster faces by person.
+
+    embeddings: (N, D) float32 unit norm (re-normalised here). groups: (N,) int photo id per face
+    (faces with the same id never share a cluster); None = every face its own photo.
+    method: one of ``METHODS``. threshold: squared-L2 distance (None: the calibrated value for
+    ``model``; ignored by kmeans). k: kmeans' number of clusters (required there).
+    min_size: clusters with fewer faces become -1. neighbors / partition: graph only (the k of
+    the k-NN graph, and one of :data:`facenet.cluster.graph.PARTITIONS`); None = calibrated.
+    Returns a :class:`ClusterResult`. Raises ValueError on bad parameters, :class:`TooLargeError`
+    when an O(N^2) method gets more faces than ``LIMITS`` allows,
+    :class:`~facenet.errors.UncalibratedError` when no threshold is given and none is shipped.
+    """
+    owner = "cluster_embeddings"
+    method = check_option(method, "method", METHODS, owner=owner)
+    x = _check_embeddings(embeddings)
+    n = len(x)
+    g = check_groups(groups, n, owner)
+    min_size = check_scalar(min_size, "min_size", int, min_val=1, owner=owner)
+    seed = check_scalar(seed, "seed", int, min_val=0, owner=owner)
+    if n > LIMITS.get(method, n):
+        raise TooLargeError(f"method {method!r} is limited to {LIMITS[method]:,} faces (O(N^2) memory or time); "
+                            f"got {n:,}: use method 'graph', which scales to millions")
+    opts: dict[str, Any] = {}
+    source = "given"
+    if method == "hdbscan":
+        if threshold is not None:
+            raise ValueError("The 'threshold' parameter of cluster_embeddings must be None for method 'hdbscan' "
+                             f"(it has no distance threshold). Got {threshold!r} instead.")
+        try:
+            opts = default_options(model, method)
+            source = str(opts["source"])
+        except UsageError:
+            source = "none (hdbscan defaults: min_samples 1, eom)"
+    elif method == "kmeans":
+        if k is None:
+            raise ValueError("The 'k' parameter of cluster_embeddings must be an int in [1, inf) for method 'kmeans'. "
+                             "Got None instead.")
+        k = check_scalar(k, "k", int, min_val=1, max_val=max(n, 1), owner=owner)
+        threshold, source = None, "none (kmeans takes k)"
+    else:
+        threshold = check_scalar(threshold, "threshold", float, min_val=0.0, max_val=4.0, include="right",
+                                 owner=owner, allow_none=True)
+        try:
+            opts = default_options(model, method)
+        except UsageError:
+            if threshold is None:
+                raise
+        if threshold is None:
+            threshold, source = float(opts["threshold"]), str(opts["source"])
+    t0 = time.perf_counter()
+    if n == 0:
+        labels = np.zeros(0, np.int64)
+    elif method == "graph":
+        from facenet.cluster.graph import PARTITIONS
+
+        neighbors = check_scalar(neighbors if neighbors is not None else opts.get("neighbors", 32), "neighbors", int,
+                                 min_val=1, owner=owner)
+        partition = check_option(partition if partition is not None else opts.get("partition", "average"),
+                                 "partition", PARTITIONS, owner=owner)
+        labels = _graph(x, g, threshold, neighbors, partition, seed, progress)
+        opts = {"neighbors": neighbors, "partition": partition}
+    else:
+        labels, opts = _library(method, x, g, threshold, k, opts, seed)
+    labels = finish_labels(labels, min_size)
+    seconds = time.perf_counter() - t0
+    return ClusterResult(labels=labels, method=method, threshold=threshold, threshold_source=source, seconds=seconds,
+                         n_clusters=int(labels.max()) + 1 if (labels >= 0).any() else 0,
+                         options={kk: v for kk, v in opts.items() if kk not in ("source", "threshold")})
+
+
+def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, partition: str, seed: int,
+           progress: bool) -> np.ndarray:
+    from facenet.cluster import graph
+
+    steps = ["k-NN graph", "edges", f"partition ({partition})"]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(steps), desc="clustering", unit="step", leave=False)
+    nbr, dist = graph.knn(x, neighbors, seed=seed)
+    if bar is not None:
+        bar.update()
+    i, j, d = graph.knn_edges(nbr, dist)
+    del nbr, dist
+    if bar is not None:
+        bar.update()
+    n = len(x)
+    if partition == "components":
+        labels = graph.components(n, i, j, d, threshold, g)
+    elif partition == "average":
+        labels = graph.average(n, i, j, d, threshold, g, x)
+    else:
+        labels = graph.whispers(n, i, j, d, threshold, g, x, seed=seed)
+    if bar is not None:
+        bar.update()
+        bar.close()
+    return labels
+
+
+def _library(method: str, x: np.ndarray, g: np.ndarray, threshold: float | None, k: int | None, opts: dict[str, Any],
+             seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The scikit-learn / SciPy methods, then the cannot-link split."""
+    used: dict[str, Any] = {}
+    if len(x) == 1:
+        return np.zeros(1, np.int64), used
+    if method == "agglomerative":
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import pdist
+
+        z = linkage(pdist(x.astype(np.float64), "sqeuclidean"), method="average")
+        labels = fcluster(z, np.nextafter(threshold, 0.0), criterion="distance").astype(np.int64) - 1  # strict <
+        used = {"linkage": "average"}
+    elif method == "kmeans":
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(x).astype(np.int64)
+        used = {"k": k}
+    elif method == "dbscan":
+        from sklearn.cluster import DBSCAN
+
+        ms = int(opts.get("min_samples", 1))
+        labels = DBSCAN(eps=float(np.sqrt(threshold)), min_samples=ms).fit_predict(x).astype(np.int64)
+        used = {"min_samples": ms}
+    else:
+        from sklearn.cluster import HDBSCAN
+
+        ms = int(opts.get("min_samples", 1))
+        sel = str(opts.get("cluster_selection_method", "eom"))
+        labels = HDBSCAN(min_cluster_size=2, min_samples=ms, cluster_selection_method=sel, copy=True).fit_predict(x).astype(np.int64)
+        used = {"min_samples": ms, "min_cluster_size": 2, "cluster_selection_method": sel}
+    noise = labels < 0
+    labels[noise] = -1
+    return split_violations(labels, g, x), used

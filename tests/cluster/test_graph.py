@@ -1,0 +1,104 @@
+"""The graph method's parts against brute force: k-NN, edges, the partitions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facenet.cluster import graph
+from facenet.cluster.constraints import has_conflicts
+
+
+def _people(rng, n_people=6, per=5, spread=0.25, dim=16):
+    centres = rng.normal(size=(n_people, dim))
+    x = np.repeat(centres, per, axis=0) + spread * rng.normal(size=(n_people * per, dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), np.repeat(np.arange(n_people), per)
+
+
+def _same_partition(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return np.array_equal(a[:, None] == a[None, :], b[:, None] == b[None, :])
+
+
+def _sq(x):
+    x = x.astype(np.float64)
+    return np.clip(2 - 2 * x @ x.T, 0, 4)
+
+
+def test_knn_exact_matches_brute_force():
+    x, _ = _people(np.random.default_rng(0))
+    nbr, dist = graph.knn(x, 4)
+    d = _sq(x)
+    np.fill_diagonal(d, np.inf)
+    want = np.argsort(d, axis=1)[:, :4]
+    assert np.array_equal(np.sort(nbr, 1), np.sort(want, 1))
+    assert np.allclose(dist, np.take_along_axis(d, nbr, 1), atol=1e-5)
+    assert np.all(np.diff(dist, axis=1) >= -1e-6)
+    assert graph.knn(x[:1], 4)[0].shape == (1, 0)
+
+
+def test_knn_inverted_file_finds_the_near_neighbours():
+    x, _ = _people(np.random.default_rng(1), n_people=40, per=6, spread=0.2, dim=32)
+    exact, _ = graph.knn(x, 3)
+    approx, _ = graph.knn(x, 3, exact_limit=10)  # forces IndexIVFFlat
+    recall = np.mean([len(set(a) & set(b)) / 3 for a, b in zip(exact, approx)])
+    assert recall > 0.95
+
+
+def test_knn_edges_are_unique_and_undirected():
+    nbr = np.array([[1, 2], [0, 2], [0, -1]])
+    dist = np.array([[0.1, 0.3], [0.1, 0.2], [0.3, 4.0]], np.float32)
+    i, j, d = graph.knn_edges(nbr, dist)
+    assert sorted(zip(i.tolist(), j.tolist())) == [(0, 1), (0, 2), (1, 2)]
+    assert np.all(i < j)
+
+
+def test_average_with_every_pair_is_scipy_average_linkage():
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(2)
+    for t in (0.3, 0.6, 1.0):
+        x, _ = _people(rng, n_people=5, per=4, spread=0.35)
+        n = len(x)
+        i, j, d = graph.knn_edges(*graph.knn(x, n - 1))
+        got = graph.average(n, i, j, d, t, np.arange(n), x)
+        want = fcluster(linkage(pdist(x.astype(np.float64), "sqeuclidean"), "average"), t, "distance")
+        assert _same_partition(got, want)
+
+
+def test_components_is_single_linkage():
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    x, _ = _people(np.random.default_rng(3), spread=0.4)
+    n = len(x)
+    i, j, d = graph.knn_edges(*graph.knn(x, n - 1))
+    got = graph.components(n, i, j, d, 0.5, np.arange(n))
+    want = fcluster(linkage(pdist(x.astype(np.float64), "sqeuclidean"), "single"), 0.5, "distance")
+    assert _same_partition(got, want)
+
+
+def test_every_partition_finds_the_people_and_obeys_cannot_link():
+    x, who = _people(np.random.default_rng(4), n_people=4, per=6, spread=0.15)
+    n = len(x)
+    i, j, d = graph.knn_edges(*graph.knn(x, 8))
+    groups = np.arange(n)
+    groups[6] = groups[0]  # face 0 (person 0) and face 6 (person 1) in one photo: harmless
+    groups[1] = groups[2]  # two faces of person 0 in one photo (a mirror, a poster): must split
+    for name, labels in (("components", graph.components(n, i, j, d, 1.0, groups)),
+                         ("average", graph.average(n, i, j, d, 1.0, groups, x)),
+                         ("whispers", graph.whispers(n, i, j, d, 1.0, groups, x))):
+        assert not has_conflicts(labels, groups).any(), name
+        assert labels[1] != labels[2], name
+        others = np.r_[0, 3:n]
+        assert _same_partition(labels[others], who[others]), name
+
+
+def test_average_merges_along_the_smallest_average_first():
+    # a chain 0-1-2 with 0-2 far: single linkage joins all three, average linkage only the close pair
+    x = np.array([[1, 0], [np.cos(0.6), np.sin(0.6)], [np.cos(1.3), np.sin(1.3)]], np.float32)
+    i, j, d = graph.knn_edges(*graph.knn(x, 2))
+    assert len(set(graph.components(3, i, j, d, 0.6, np.arange(3)).tolist())) == 1
+    avg = graph.average(3, i, j, d, 0.6, np.arange(3), x)
+    assert avg[0] == avg[1] != avg[2]  # 0-1 (0.35) first; then the average to 2 is (1.47 + 0.47) / 2

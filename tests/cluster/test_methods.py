@@ -1,0 +1,106 @@
+"""cluster_embeddings: every method finds well-separated people and obeys the cannot-link rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facenet.cluster import methods
+from facenet.cluster.constraints import has_conflicts
+from facenet.cluster.methods import METHODS, ClusterResult, TooLargeError, cluster_embeddings, finish_labels
+from facenet.errors import UncalibratedError, UsageError
+
+
+def _people(seed=0, n_people=4, per=6, spread=0.12, dim=32):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_people, dim))
+    x = np.repeat(centres, per, axis=0) + spread * rng.normal(size=(n_people * per, dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), np.repeat(np.arange(n_people), per)
+
+
+def _same_partition(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return np.array_equal(a[:, None] == a[None, :], b[:, None] == b[None, :])
+
+
+def _kw(method):
+    return {"k": 4} if method == "kmeans" else {} if method == "hdbscan" else {"threshold": 0.8}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_finds_the_people(method):
+    x, who = _people()
+    r = cluster_embeddings(x, method=method, **_kw(method))
+    assert isinstance(r, ClusterResult) and r.method == method
+    assert _same_partition(r.labels, who)
+    assert r.n_clusters == 4 and r.labels.dtype == np.int64
+    assert (r.threshold is None) == (method in ("kmeans", "hdbscan"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_obeys_cannot_link(method):
+    x, who = _people(seed=1)
+    groups = np.arange(len(x))
+    groups[[0, 1]] = 100  # two faces of person 0 in one photo
+    groups[[6, 12, 18]] = 200  # persons 1, 2, 3 together in one photo: fine
+    r = cluster_embeddings(x, groups, method=method, **_kw(method))
+    assert not has_conflicts(r.labels, groups).any()
+    assert r.labels[0] != r.labels[1]
+    assert set(r.labels[2:6].tolist()) <= {r.labels[0], r.labels[1]}  # person 0's other faces join one of the two
+    rest = np.arange(6, len(x))
+    assert _same_partition(r.labels[rest], who[rest]) and not set(r.labels[rest].tolist()) & set(r.labels[:6].tolist())
+
+
+def test_graph_partitions_and_calibrated_default():
+    x, who = _people(seed=2)
+    for part in ("average", "components", "whispers"):
+        r = cluster_embeddings(x, threshold=0.8, partition=part, neighbors=5)
+        assert _same_partition(r.labels, who) and r.options == {"neighbors": 5, "partition": part}
+    r = cluster_embeddings(x)  # the shipped SFace setting
+    assert 0 < r.threshold < 4 and "CelebA" in r.threshold_source
+    assert _same_partition(r.labels, who)
+
+
+def test_labels_largest_first_and_min_size():
+    x, _ = _people(seed=3, n_people=3, per=4)
+    x = np.concatenate([x[:4], x[4:7], x[8:9]])  # clusters of 4, 3, 1
+    r = cluster_embeddings(x, threshold=0.8, min_size=2)
+    assert r.labels.tolist() == [0, 0, 0, 0, 1, 1, 1, -1]
+    assert r.n_clusters == 2
+    assert finish_labels(np.array([5, 5, -1, 2, 7, 7, 7])).tolist() == [1, 1, -1, 2, 0, 0, 0]
+
+
+def test_edge_sizes():
+    assert cluster_embeddings(np.zeros((0, 8), np.float32), threshold=1.0).n_clusters == 0
+    for method in METHODS:
+        r = cluster_embeddings(np.ones((1, 8), np.float32), method=method, **{**_kw(method), **({"k": 1} if method == "kmeans" else {})})
+        assert r.labels.tolist() == [0]
+
+
+def test_bad_parameters():
+    x, _ = _people()
+    with pytest.raises(ValueError, match="The 'method' parameter of cluster_embeddings must be one of"):
+        cluster_embeddings(x, method="spectral")
+    with pytest.raises(ValueError, match=r"The 'threshold' parameter of cluster_embeddings must be a float in \(0, 4\]"):
+        cluster_embeddings(x, threshold=-1.0)
+    with pytest.raises(ValueError, match="'k' parameter .* for method 'kmeans'"):
+        cluster_embeddings(x, method="kmeans")
+    with pytest.raises(ValueError, match="'min_size'"):
+        cluster_embeddings(x, threshold=1.0, min_size=0)
+    with pytest.raises(ValueError, match="'embeddings'"):
+        cluster_embeddings(np.zeros(5))
+    with pytest.raises(ValueError, match="finite"):
+        cluster_embeddings(np.full((2, 3), np.nan))
+    with pytest.raises(UncalibratedError):
+        cluster_embeddings(x, model="nns2")
+    assert cluster_embeddings(x, model="nns2", threshold=0.8).threshold_source == "given"
+
+
+def test_quadratic_methods_refuse_large_inputs(monkeypatch):
+    x, _ = _people()
+    monkeypatch.setitem(methods.LIMITS, "agglomerative", 10)
+    with pytest.raises(TooLargeError, match="'graph'") as e:
+        cluster_embeddings(x, method="agglomerative", threshold=1.0)
+    assert isinstance(e.value, UsageError)
+    assert cluster_embeddings(x, method="graph", threshold=1.0).n_clusters == 4
