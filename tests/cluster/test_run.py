@@ -139,7 +139,7 @@ def test_folder_end_to_end(folder, tmp_path, pipeline, shared_cache):
     missing = [r for r in refs if not (out / unquote(r)).exists()]
     assert refs and missing == []
     # progress reached the end; the originals were only read
-    assert seen[0] == (0, 12) and seen[-1] == (12, 12)
+    assert seen[0] == (0, 13) and seen[-1] == (13, 13) and seen[-2] == (12, 13)
     assert snapshot(folder) == before
 
 
@@ -181,6 +181,30 @@ def test_incremental_run_embeds_only_new_photos_and_keeps_names(tmp_path, lfw_di
     assert third.cluster("George").folder == "George"
     missing = [r for r in sheet_refs(out) if not (out / unquote(r)).exists()]
     assert missing == []
+
+
+def test_unchanged_photos_are_not_read_again_and_copies_are_clustered_once(tmp_path, lfw_dir, pipeline, monkeypatch):
+    import facenet.cluster.collect as collect
+
+    root, out = tmp_path / "photos", tmp_path / "out"
+    root.mkdir()
+    for i in (1, 2):
+        shutil.copy(lfw(lfw_dir, "Tony_Blair", i), root)
+    shutil.copy(lfw(lfw_dir, "Tony_Blair", 1), root / "copy of blair.jpg")
+    reads = []
+    original = collect._read
+    monkeypatch.setattr(collect, "_read", lambda p: reads.append(p.name) or original(p))
+    first = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False)
+    assert first.n_photos == 2 and first.n_embedded_now == 2 and len(reads) == 3
+    assert first.duplicates == {str(root / "Tony_Blair_0001.jpg"): [str(root / "copy of blair.jpg")]}
+    reads.clear()
+    again = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False)
+    assert reads == [] and again.n_embedded_now == 0 and again.to_dict()["clusters"] == first.to_dict()["clusters"]
+    p = root / "Tony_Blair_0002.jpg"  # rewritten in place: read (and hashed) again, same bytes so not re-embedded
+    p.write_bytes(p.read_bytes())
+    reads.clear()
+    third = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False)
+    assert reads == ["Tony_Blair_0002.jpg"] and third.n_embedded_now == 0
 
 
 def test_enroll_cluster_into_a_gallery(folder, tmp_path, pipeline, shared_cache):

@@ -11,6 +11,11 @@ Layout (``PRAGMA user_version`` = SCHEMA_VERSION)::
     photos(sha256, key, width, height, n_faces, created)        PRIMARY KEY (sha256, key)
     faces(sha256, key, face_index, box BLOB (4 float32), score, landmarks BLOB (10 float32),
           embedding BLOB (D float32))                          PRIMARY KEY (sha256, key, face_index)
+    files(path, size, mtime_ns, sha256)                         PRIMARY KEY (path)
+
+``files`` only saves reading: a photo whose absolute path, size and modification time are those
+recorded is taken to hold the recorded SHA-256 (a file rewritten in place changes its mtime), so
+a rerun over an unchanged library hashes nothing; the faces are still looked up by SHA-256.
 """
 
 from __future__ import annotations
@@ -106,6 +111,7 @@ class EmbeddingCache:
                 c.execute("CREATE TABLE faces (sha256 TEXT NOT NULL, key TEXT NOT NULL, face_index INTEGER NOT NULL, "
                           "box BLOB NOT NULL, score REAL NOT NULL, landmarks BLOB NOT NULL, embedding BLOB NOT NULL, "
                           "PRIMARY KEY (sha256, key, face_index)) WITHOUT ROWID")
+                c.execute(_FILES_TABLE)
                 c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             elif app != APPLICATION_ID:
@@ -114,12 +120,21 @@ class EmbeddingCache:
             elif version > SCHEMA_VERSION:
                 raise DataError(f"{self.path} is an embedding cache of a newer facenet (schema {version}, "
                                 f"this one reads {SCHEMA_VERSION}).")
+            else:
+                c.execute(_FILES_TABLE.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
 
     # ------------------------------------------------------------------ reads
+
+    def known_sha256(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The SHA-256 recorded for the file at ``path`` (absolute) when its size and mtime are
+        still the recorded ones; None otherwise."""
+        row = self._conn.execute("SELECT sha256 FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
+                                 (path, int(size), int(mtime_ns))).fetchone()
+        return None if row is None else str(row[0])
 
     def get(self, sha256: str) -> PhotoFaces | None:
         """The cached faces of one photo, or None when it was never seen by this key."""
@@ -159,14 +174,18 @@ class EmbeddingCache:
         """Store one photo's faces (replacing what this key had for it), in one transaction."""
         self.put_many([(sha256, faces)])
 
-    def put_many(self, items: Sequence[tuple[str, PhotoFaces]]) -> None:
-        """Store several photos' faces in one transaction."""
-        if not items:
+    def put_many(self, items: Sequence[tuple[str, PhotoFaces]],
+                 files: Sequence[tuple[str, int, int, str]] = ()) -> None:
+        """Store several photos' faces, and ``files`` rows (absolute path, size, mtime_ns,
+        sha256) for :meth:`known_sha256`, in one transaction."""
+        if not items and not files:
             return
         c = self._conn
         now = time.time()
         c.execute("BEGIN IMMEDIATE")
         try:
+            c.executemany("INSERT OR REPLACE INTO files (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+                          [(str(p), int(n), int(m), str(h)) for p, n, m, h in files])
             for sha, f in items:
                 c.execute("DELETE FROM faces WHERE sha256 = ? AND key = ?", (sha, self.key))
                 c.execute("INSERT OR REPLACE INTO photos (sha256, key, width, height, n_faces, created) "
@@ -188,6 +207,10 @@ class EmbeddingCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_FILES_TABLE = ("CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, "
+                "sha256 TEXT NOT NULL) WITHOUT ROWID")
 
 
 def _blob(a: np.ndarray) -> bytes:

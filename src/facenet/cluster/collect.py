@@ -103,8 +103,9 @@ def file_sha256(data: bytes) -> str:
 
 
 def thumb_name(sha256: str, face_index: int) -> str:
-    """File name of a face's thumbnail under ``thumbs/`` (content-addressed: reused across runs)."""
-    return f"{sha256[:20]}_{face_index}.jpg"
+    """A face's thumbnail under ``thumbs/``, ``<2 hex>/<20 hex>_<face index>.jpg`` (content-addressed:
+    reused across runs; 256 sub-folders so that no folder holds a whole library)."""
+    return f"{sha256[:2]}/{sha256[:20]}_{face_index}.jpg"
 
 
 def collect_faces(paths: Sequence[Path], pipeline: Any, cache: EmbeddingCache, thumbs: Path | None = None,
@@ -118,35 +119,31 @@ def collect_faces(paths: Sequence[Path], pipeline: Any, cache: EmbeddingCache, t
     """
     t0 = time.perf_counter()
     out = Collected()
-    dim = int(pipeline.embedder.config.embedding_size)
     by_sha: dict[str, int] = {}
+    fresh: dict[str, PhotoFaces] = {}  # embedded in this run (maybe not committed yet)
     pending: list[tuple[str, PhotoFaces]] = []
+    files: list[tuple[str, int, int, str]] = []
     bar = _Bar(progress, len(paths), "embed")
     try:
         for i, path in enumerate(paths):
             try:
-                data = _read(path)
-                sha = file_sha256(data)
-                if sha in by_sha:  # the same bytes under another name: clustered once
-                    j = by_sha[sha]
-                    e = out.photos[j]
-                    out.photos[j] = PhotoEntry(e.path, e.sha256, e.faces, (*e.duplicates, path))
-                    continue
-                faces = cache.get(sha)
-                img = None
-                if faces is None:
-                    img = _decode(pipeline, data, path)
-                    faces = _embed_photo(pipeline, img, dim)
-                    pending.append((sha, faces))
-                    out.n_embedded_now += 1
-                if thumbs is not None and len(faces):
-                    _thumbnails(pipeline, path, data, img, sha, faces, thumbs, out)
+                sha, faces, embedded, stat = _one_photo(path, pipeline, lambda h: fresh.get(h) or cache.get(h),
+                                                        cache, thumbs)
             except FacenetError as exc:
-                reason = getattr(exc, "reason", None) or str(exc)
-                out.errors.append(ItemError(i, str(path), reason))
+                out.errors.append(ItemError(i, str(path), getattr(exc, "reason", None) or str(exc)))
                 continue
             finally:
                 bar.update()
+            if embedded:
+                fresh[sha] = faces
+                pending.append((sha, faces))
+                out.n_embedded_now += 1
+            if stat is not None:
+                files.append(stat)
+            if sha in by_sha:  # the same bytes under another name: clustered once
+                e = out.photos[by_sha[sha]]
+                out.photos[by_sha[sha]] = PhotoEntry(e.path, e.sha256, e.faces, (*e.duplicates, path))
+                continue
             by_sha[sha] = len(out.photos)
             out.photos.append(PhotoEntry(path, sha, faces))
             if len(faces) == 0:
@@ -154,14 +151,46 @@ def collect_faces(paths: Sequence[Path], pipeline: Any, cache: EmbeddingCache, t
             elif len(faces) >= MANY_FACES:
                 out.warnings.append((str(path), f"{len(faces)} faces (a group photo); they are clustered, "
                                                 "never two of them together"))
-            if len(pending) >= COMMIT_EVERY:
-                cache.put_many(pending)
-                pending = []
-        cache.put_many(pending)
-    finally:
+            if len(pending) >= COMMIT_EVERY or len(files) >= 50 * COMMIT_EVERY:
+                cache.put_many(pending, files)
+                pending, files = [], []
+    finally:  # also on an interrupt: what was embedded is kept for the next run
+        cache.put_many(pending, files)
         bar.close()
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _one_photo(path: Path, pipeline: Any, lookup: Callable[[str], PhotoFaces | None], cache: EmbeddingCache,
+               thumbs: Path | None) -> tuple[str, PhotoFaces, bool, tuple[str, int, int, str] | None]:
+    """(sha256, faces, embedded now?, a new files row or None) for one photo; the file is read
+    only when its SHA-256 is not known from its path, size and mtime, or something is missing."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise InvalidImageError(str(path), f"cannot read file ({exc.strerror or exc})") from None
+    where = str(path.resolve())
+    sha = cache.known_sha256(where, st.st_size, st.st_mtime_ns)
+    faces = lookup(sha) if sha is not None else None
+    if faces is not None and (thumbs is None or _has_thumbnails(thumbs, sha, len(faces))):
+        return sha, faces, False, None
+    data = _read(path)
+    new_sha = file_sha256(data)
+    row = None if new_sha == sha else (where, st.st_size, st.st_mtime_ns, new_sha)
+    if new_sha != sha:
+        faces = lookup(new_sha)
+    img = None
+    embedded = faces is None
+    if faces is None:
+        img = _decode(pipeline, data, path)
+        faces = _embed_photo(pipeline, img, int(pipeline.embedder.config.embedding_size))
+    if thumbs is not None and len(faces):
+        _thumbnails(pipeline, path, data, img, new_sha, faces, thumbs)
+    return new_sha, faces, embedded, row
+
+
+def _has_thumbnails(thumbs: Path, sha: str, k: int) -> bool:
+    return all((thumbs / thumb_name(sha, i)).is_file() for i in range(k))
 
 
 def _read(path: Path) -> bytes:
@@ -198,15 +227,16 @@ def _embed_photo(pipeline: Any, img: np.ndarray, dim: int) -> PhotoFaces:
 
 
 def _thumbnails(pipeline: Any, path: Path, data: bytes, img: np.ndarray | None, sha: str, faces: PhotoFaces,
-                thumbs: Path, out: Collected) -> None:
+                thumbs: Path) -> None:
     missing = [k for k in range(len(faces)) if not (thumbs / thumb_name(sha, k)).is_file()]
     if not missing:
         return
     if img is None:
         img = _decode(pipeline, data, path)
-    thumbs.mkdir(parents=True, exist_ok=True)
     for k in missing:
-        write_thumbnail(img, faces.boxes[k], thumbs / thumb_name(sha, k))
+        target = thumbs / thumb_name(sha, k)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_thumbnail(img, faces.boxes[k], target)
 
 
 def write_thumbnail(img: np.ndarray, box: np.ndarray, target: Path, size: int = THUMB_SIZE) -> Path:

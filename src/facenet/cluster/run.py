@@ -58,7 +58,8 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
     from the faces that fit none); without it the run starts over (names still carried over).
     link: how photos appear in the cluster folders: "symlink", "hardlink" or "copy".
     cache: the embedding cache file (default OUT/.facenet-cache.sqlite). progress: True for
-    tqdm bars, a callable ``progress(done, total)`` (photos), or False.
+    tqdm bars, a callable ``progress(done, total)`` (one step per photo, then one for the
+    clustering and the output), or False.
     Returns the :class:`ClusterRun` written to OUT/assignments.json.
     """
     from facenet.cluster.methods import METHODS
@@ -95,8 +96,10 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
     out.mkdir(parents=True, exist_ok=True)
     cache_path = Path(cache) if cache is not None else out / CACHE_FILE
     detector = str(getattr(pipeline.detector, "name", type(pipeline.detector).__name__))
+    steps = len(paths) + 1  # a callable sees the photos, then one step for clustering and writing
+    report = (lambda done, _total: progress(done, steps)) if callable(progress) else progress
     with EmbeddingCache(cache_path, cache_key(identity, detector)) as c:
-        col = collect_faces(paths, pipeline, c, out / THUMBS, progress)
+        col = collect_faces(paths, pipeline, c, out / THUMBS, report)
 
     photos = col.photos
     faces = [(p, e, kk) for p, e in enumerate(photos) for kk in range(len(e.faces))]
@@ -144,8 +147,8 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
         save_names(out, names)
     write_run(out, run)
     write_sheet(out, run)
-    if callable(progress) and progress is not True:
-        progress(len(paths), len(paths))
+    if callable(progress):
+        progress(steps, steps)
     return run
 
 
