@@ -240,8 +240,9 @@ def _thumbnails(pipeline: Any, path: Path, data: bytes, img: np.ndarray | None, 
 
 
 def write_thumbnail(img: np.ndarray, box: np.ndarray, target: Path, size: int = THUMB_SIZE) -> Path:
-    """A square JPEG of the face in ``box`` (grown by a quarter on each side, kept inside the
-    photo) at ``size`` x ``size``, written atomically to ``target``. img: (H, W, 3) uint8 RGB."""
+    """A square JPEG of the face in ``box`` (grown by a quarter on each side; grey where that
+    reaches past the photo's edge, so a face is never stretched) at ``size`` x ``size``,
+    written atomically to ``target``. img: (H, W, 3) uint8 RGB."""
     from PIL import Image
 
     from facenet.cluster.output import write_file
@@ -249,15 +250,14 @@ def write_thumbnail(img: np.ndarray, box: np.ndarray, target: Path, size: int = 
     h, w = img.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in box)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    half = max(x2 - x1, y2 - y1, 2.0) * 0.75
-    half = min(half, max(w, h) / 2)
-    l, t = int(max(0, round(cx - half))), int(max(0, round(cy - half)))
-    r, b = int(min(w, round(cx + half))), int(min(h, round(cy + half)))
-    if r - l < 1 or b - t < 1:
-        l, t, r, b = 0, 0, w, h
-    im = Image.fromarray(np.ascontiguousarray(img[t:b, l:r])).resize((size, size), Image.BILINEAR)
+    side = max(int(round(max(x2 - x1, y2 - y1, 2.0) * 1.5)), 2)
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    square = np.full((side, side, 3), 200, np.uint8)
+    l, t, r, b = max(left, 0), max(top, 0), min(left + side, w), min(top + side, h)
+    if r > l and b > t:
+        square[t - top:b - top, l - left:r - left] = img[t:b, l:r]
     buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=85)
+    Image.fromarray(square).resize((size, size), Image.BILINEAR).save(buf, format="JPEG", quality=85)
     return write_file(target, buf.getvalue())
 
 
