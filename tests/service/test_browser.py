@@ -246,9 +246,11 @@ def test_cluster_review(server, driver, lfw_dir: Path):
     photos += [lfw_dir / "Gerhard_Schroeder" / f"Gerhard_Schroeder_000{i}.jpg" for i in (1, 2, 3)]
     open_page(driver, server, "clusters")
     upload(driver, "#cluster-files", *photos)
-    wait_for(driver, lambda d: "done." in d.find_element("id", "cluster-status").text, "the cluster job to finish", timeout=40)
-    rows = [r for r in clusters(driver) if r["id"] is not None]
+    wait_for(driver, lambda d: any(w in d.find_element("id", "cluster-status").text for w in ("done.", "failed")), "the cluster job", timeout=40)
+    status = driver.find_element("id", "cluster-status").text
+    assert "done." in status, f"{status}\nserver log:\n{server.log.read_text()[-3000:]}"
     wait_for(driver, lambda d: all(r["thumbs"] == len(r["photos"]) for r in clusters(d)), "every thumbnail")
+    rows = [r for r in clusters(driver) if r["id"] is not None]
     shot(driver, "07-clusters")
 
     # Two clusters, one per man, largest first.

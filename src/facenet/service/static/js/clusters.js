@@ -44,7 +44,8 @@ async function poll(id) {
     }
     if (job.state === "failed") {
       bar.hidden = true;
-      status.textContent = `Job ${id} failed: ${(job.error && job.error.message) || job.message || "see the server log"}`;
+      const why = typeof job.error === "string" ? job.error : job.error && job.error.message;
+      status.textContent = `Job ${id} failed: ${why || "see the server log"}`;
       return;
     }
     await new Promise((r) => setTimeout(r, 400));
@@ -64,12 +65,11 @@ const faceKey = (f) => f.key ?? f.id ?? f.face_key;
 
 function thumb(face, clustered) {
   const key = faceKey(face);
-  const url = face.thumbnail_url || `/api/v1/cluster/jobs/${seg(jobId)}/faces/${seg(key)}/thumbnail`;
   const photo = String(face.photo || "").split("/").pop();
   return el(
     "figure",
     { class: "face", dataset: { key } },
-    authImage(url, `face from ${photo}`),
+    face.thumbnail_url ? authImage(face.thumbnail_url, `face from ${photo}`) : el("span", { class: "thumb no-thumb" }, "no crop"),
     el("figcaption", { class: "muted" }, photo),
     clustered
       ? el("button", { type: "button", class: "small", "aria-label": `move the face from ${photo} out of its cluster`, onclick: (e) => act(e.currentTarget, () => api.post(`cluster/jobs/${seg(jobId)}/faces/${seg(key)}/move-out`)) }, "Move out")
