@@ -144,3 +144,19 @@ def test_the_same_gallery_on_postgresql(pipeline, photos, pg_url):
     assert [im.faces[0].name for im in res] == ["Aaron", "unknown"]
     assert g.stats()["subjects"] == 2
     g.close()
+
+
+def test_gallery_open_by_model_name(photos, tmp_path):
+    from facenet.gallery.gallery import Gallery
+
+    with Gallery.open(tmp_path / "g.gallery", model="sface") as g:
+        g.enroll("Aaron", photos["Aaron_Peirsol"][0])
+        assert g.identity.model == "sface" and not g.identity.flip
+    with Gallery.open(tmp_path / "g.gallery", create=False) as g:  # its own model, read from the file
+        assert g.identify(photos["Aaron_Peirsol"][1])[0].faces[0].name == "Aaron"
+    with pytest.raises(ModelMismatchError, match="sface"):
+        Gallery.open(tmp_path / "g.gallery", model="sface", flip=True)
+    with pytest.raises(TypeError, match="model name, a FacePipeline or None"):
+        Gallery.open(tmp_path / "g.gallery", model=3)
+    with pytest.raises(GalleryError, match="No gallery"):
+        Gallery.open(tmp_path / "none.gallery", create=False)

@@ -1,7 +1,7 @@
 """A persistent recognition gallery: enrol people from one photo or more, identify every face of a
 photo with an honest "unknown".
 
->>> g = Gallery.open("people.gallery")                 # SQLite file (or a postgresql:// URL)
+>>> g = Gallery.open("people.gallery", model="sface")  # SQLite file (or a postgresql:// URL)
 >>> g.enroll("Ada", ["ada1.jpg", "ada2.jpg"])          # one face per photo; photos kept, not averaged
 >>> g.identify("door.jpg")                             # every face: box, name or "unknown", top-k
 
@@ -86,6 +86,45 @@ class Gallery:
         self._search = search
         self._auto = auto_threshold
         self._threshold_cache: tuple[tuple[int, str, str, str], tuple[float, str]] | None = None
+
+    @classmethod
+    def open(cls, location: str | Path, model: str | FacePipeline | None = None, *, flip: bool | None = None,
+             create: bool = True) -> "Gallery":
+        """The gallery at ``location`` (a file path: SQLite; a ``postgresql://`` URL: PostgreSQL +
+        pgvector), created for ``model`` when missing and ``create``.
+
+        model: the embedder's name (``"sface"``; with ``flip``) or a ready :class:`FacePipeline`;
+            its model must be the gallery's, else ModelMismatchError naming both. None: the
+            gallery's own model (built when a photo needs embedding).
+        Raises GalleryError for a location that is not a gallery (or missing, without ``create``).
+        """
+        from facenet.gallery.auto_threshold import AutoThreshold
+        from facenet.gallery.backends import create_store, gallery_exists, open_or_create_store, open_store, search_for
+        from facenet.gallery.store import GalleryError
+
+        if isinstance(model, str):
+            pipeline: FacePipeline | None = FacePipeline(embedder=model, flip=bool(flip))
+        elif model is None or isinstance(model, FacePipeline):
+            pipeline = model
+        else:
+            raise TypeError(f"The 'model' parameter of Gallery.open must be a model name, a FacePipeline or None. "
+                            f"Got {type(model).__name__} instead.")
+        if create and pipeline is not None:  # race-free between processes: one creates, the others open
+            store = open_or_create_store(location, identity_of(pipeline))
+        elif gallery_exists(location):
+            store = open_store(location, identity_of(pipeline) if pipeline is not None else None)
+        elif create:
+            if pipeline is None:
+                raise GalleryError(f"No gallery at {location}; creating one needs the model to make it with.")
+            store = create_store(location, identity_of(pipeline))
+        else:
+            raise GalleryError(f"No gallery at {location} (enrol someone first: facenet enroll --gallery {location} "
+                               "--name NAME PHOTO).")
+        try:
+            return cls(store, pipeline, search=search_for(store, location), auto_threshold=AutoThreshold(store))
+        except BaseException:
+            store.close()
+            raise
 
     @property
     def identity(self) -> ModelIdentity:
