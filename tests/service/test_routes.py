@@ -146,8 +146,9 @@ def test_add_face_choices_and_removal(api, photo, group_photo):
 
 
 def test_thumbnail_is_a_112px_jpeg(api, photo):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     fid = api.post("/api/v1/subjects/Al/faces", scope="enrol", files=upload(photo("Al_Gore", 1))).json()["face_id"]
     r = api.get(f"/api/v1/faces/{fid}/thumbnail")

@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--request-timeout", type=float, default=60.0, help="seconds an inference call may take (default 60)")
     p.add_argument("--thumbnails", metavar="DIR", help="face thumbnails folder (default: beside the gallery file, or in "
                                                        "the user data folder for a URL)")
+    p.add_argument("--cluster-method", default="graph", help="how cluster jobs cluster (default graph)")
+    p.add_argument("--cluster-threshold", type=float, default=None,
+                   help="squared-L2 threshold of cluster jobs (default: the method's calibrated one)")
     add_keys_arg(p)
     p.add_argument("--detector", default="yunet", help="face detector: yunet (default) or mtcnn")
     p.add_argument("--embedder", default=None, help="embedding model (default: the gallery's own; sface for a new one)")
@@ -72,7 +75,7 @@ def build_config(args: argparse.Namespace) -> object:
                              max_upload_bytes=int(args.max_upload_mb * MB), max_job_upload_bytes=int(args.max_job_upload_mb * MB),
                              max_pixels=args.max_pixels, max_images=args.max_images, request_timeout=args.request_timeout,
                              workers=args.workers_pool, queue=args.queue, detector=args.detector, embedder=args.embedder,
-                             flip=args.flip)
+                             flip=args.flip, cluster_method=args.cluster_method, cluster_threshold=args.cluster_threshold)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -4,7 +4,7 @@ here; ``facenet serve`` builds it from its flags and :class:`facenet.settings.Se
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from facenet.validation import check_scalar
@@ -26,6 +26,8 @@ class ServiceConfig:
     workers: inference threads (each with its own pipeline); queue: calls that may wait for one
         (429 beyond). max_jobs: cluster jobs queued or running at once (429 beyond).
     detector / embedder / flip: the pipeline (embedder None: the gallery's own model, else sface).
+    cluster_method / cluster_threshold: how cluster jobs cluster (threshold None: the method's
+        calibrated one for the model).
     """
 
     gallery: str
@@ -47,7 +49,7 @@ class ServiceConfig:
     embedder: str | None = None
     flip: bool | None = None
     cluster_method: str = "graph"
-    extra: dict = field(default_factory=dict)
+    cluster_threshold: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_job_upload_bytes", "max_pixels", "max_images", "workers", "max_jobs"):

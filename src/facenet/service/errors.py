@@ -43,10 +43,13 @@ def error_response(status: int, code: str, message: str, headers: Mapping[str, s
 def from_facenet(exc: Exception) -> ApiError:
     """The API error for a facenet exception raised by the library (unknown subject, name taken,
     bad image, bad parameter, ...)."""
+    from facenet.cluster.results import UnknownClusterError
     from facenet.errors import InvalidImageError, UncalibratedError
     from facenet.gallery.store import GalleryError, ModelMismatchError, SubjectExistsError, SubjectNotFoundError
 
     msg = " ".join(str(exc).split())
+    if isinstance(exc, UnknownClusterError):
+        return ApiError(404, "cluster_not_found", msg)
     if isinstance(exc, SubjectNotFoundError):
         return ApiError(404, "subject_not_found", msg)
     if isinstance(exc, SubjectExistsError):

@@ -41,6 +41,13 @@ class ThumbnailStore:
         data = jpeg_thumbnail(crop)
         write_atomic(self._path(face_id), data)
 
+    def put_encoded(self, face_id: int, data: bytes) -> None:
+        """A thumbnail from an encoded image (e.g. a cluster job's face crop), made 112x112 JPEG."""
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as img:
+            self.put(face_id, np.asarray(img.convert("RGB")))
+
     def get(self, face_id: int) -> bytes | None:
         try:
             return self._path(face_id).read_bytes()

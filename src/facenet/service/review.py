@@ -1,0 +1,87 @@
+"""Reviewing a finished cluster job: name a cluster (its faces are enrolled into the gallery
+under that name, with thumbnails), merge two clusters, move a face out of its cluster. Each
+rewrites the job's ``assignments.json`` and contact sheet under the job's lock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from facenet.service.errors import ApiError
+
+
+def name_cluster(service: Any, job_id: str, cluster_id: int, name: str) -> dict[str, Any]:
+    """Name cluster ``cluster_id`` of a job and enrol its faces as ``name`` (created when
+    missing; photos this person already has are not added twice)."""
+    from facenet.cluster.run import enroll_cluster
+    from facenet.gallery.store import SubjectNotFoundError, check_subject_name
+
+    name = check_subject_name(name, "name", "name_cluster")
+    job, _ = service.jobs._done(job_id)
+    with job.lock, service.lock:
+        try:
+            before = {f.face_id for f in service.gallery.faces(name)}
+        except SubjectNotFoundError:
+            before = set()
+        cluster, added = enroll_cluster(job.out, cluster_id, service.gallery, name)
+        new = [f for f in service.gallery.faces(name) if f.face_id not in before]
+        by_sha = {f.sha256: f for f in cluster.faces}
+        for rec in new:
+            face = by_sha.get(rec.photo_sha256)
+            if face is not None and face.thumbnail:
+                path = (job.out / face.thumbnail).resolve()
+                if path.is_relative_to(job.out.resolve()) and path.is_file():
+                    service.thumbs.put_encoded(rec.face_id, path.read_bytes())
+    return {"cluster": cluster.id, "name": name, "added": int(added), "face_ids": sorted(int(f.face_id) for f in new)}
+
+
+def _save(job: Any, run: Any) -> None:
+    from facenet.cluster.output import write_run
+    from facenet.cluster.sheet import write_sheet
+
+    write_run(job.out, run)
+    write_sheet(job.out, run)
+
+
+def merge_clusters(service: Any, job_id: str, cluster_id: int, into: int) -> dict[str, Any]:
+    """Move every face of cluster ``cluster_id`` into cluster ``into`` (409 when both hold a face
+    of the same photo: one photo never shows one person twice)."""
+    from facenet.cluster.results import Cluster
+    from facenet.cluster.run import load_run
+
+    job, _ = service.jobs._done(job_id)
+    with job.lock:
+        run = load_run(job.out)
+        src, dst = run.cluster(cluster_id), run.cluster(into)
+        if src.id == dst.id:
+            raise ApiError(422, "validation_error", "into: a cluster cannot be merged into itself")
+        shared = {f.sha256 for f in src.faces} & {f.sha256 for f in dst.faces}
+        if shared:
+            raise ApiError(409, "same_photo", f"clusters {src.id} and {dst.id} both hold a face of the same photo; "
+                                              "move one of those faces out first")
+        merged = Cluster(dst.id, dst.name, dst.faces + src.faces, dst.folder)
+        run.clusters = [merged if c.id == dst.id else c for c in run.clusters if c.id != src.id]
+        run.clusters.sort(key=lambda c: (-c.size, c.id))
+        _save(job, run)
+    return {"cluster": merged.id, "size": merged.size, "merged": src.id}
+
+
+def move_out(service: Any, job_id: str, key: str) -> dict[str, Any]:
+    """Take face ``key`` out of its cluster (it becomes unclustered; an emptied cluster goes)."""
+    from facenet.cluster.results import Cluster
+    from facenet.cluster.run import load_run
+
+    job, _ = service.jobs._done(job_id)
+    with job.lock:
+        run = load_run(job.out)
+        if any(f.key == key for f in run.unclustered):
+            return {"key": key, "cluster": None, "changed": False}
+        holder = next((c for c in run.clusters if any(f.key == key for f in c.faces)), None)
+        if holder is None:
+            raise ApiError(404, "face_not_found", f"no face {key[:80]!r} in job {job_id}")
+        face = next(f for f in holder.faces if f.key == key)
+        rest = Cluster(holder.id, holder.name, [f for f in holder.faces if f.key != key], holder.folder)
+        run.clusters = [rest if c.id == holder.id else c for c in run.clusters if c.id != holder.id or rest.faces]
+        run.unclustered = [*run.unclustered, replace(face, distance_to_centre=None)]
+        _save(job, run)
+    return {"key": key, "cluster": None, "from": holder.id, "changed": True}
