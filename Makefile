@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash bench-cluster-folder
 
 install: $(STAMP)
 
@@ -77,3 +77,8 @@ bench-gallery-pg: $(STAMP)
 # 100 SIGKILLs in the middle of enrolling: the gallery opens every time, each person whole or absent.
 bench-gallery-crash: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) bench/gallery_crash.py --count 100
+
+# Issue 10: `facenet cluster` end to end on 1,000 LFW photos (symlinked): first run, a rerun with
+# nothing new, --update after 100 more; seconds and the scores against LFW's identities.
+bench-cluster-folder: $(STAMP)
+	$(PY) bench/cluster_folder.py --data $(FACENET_DATA) --photos 1000 --grow 100 --out out/bench
