@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash bench-cluster-folder
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash bench-cluster-folder bench-service-load
 
 install: $(STAMP)
 
@@ -82,3 +82,8 @@ bench-gallery-crash: $(STAMP)
 # nothing new, --update after 100 more; seconds and the scores against LFW's identities.
 bench-cluster-folder: $(STAMP)
 	$(PY) bench/cluster_folder.py --data $(FACENET_DATA) --photos 1000 --grow 100 --out out/bench
+
+# Issue 11: `facenet serve` on loopback, 50 clients for 60 s mixing identify and enrol: server
+# errors, lost enrolments, throughput, p50/p99, next to the same calls in one process (no HTTP).
+bench-service-load: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) bench/service_load.py --data $(FACENET_DATA) --clients 50 --seconds 60 --out out/bench
