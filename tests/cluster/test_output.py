@@ -77,9 +77,21 @@ def test_links_with_the_same_file_name_and_a_rerun(tmp_path, photos):
     assert [f.link for f in un] == ["unclustered/b.jpg", "unclustered/b.jpg", "unclustered/a.jpg"]  # once per photo
     assert all((out / f.link).resolve() == photos[i].resolve() for f, i in zip(cl[0].faces, (0, 1)))
     (out / "cluster_0001" / "mine.txt").write_text("a note the user left")
-    remove_links(out, ClusterRun(clusters=cl, unclustered=un))
-    assert not (out / "unclustered").exists()  # emptied: removed
-    assert [p.name for p in (out / "cluster_0001").iterdir()] == ["mine.txt"]  # only what the run made went
+    first = ClusterRun(clusters=cl, unclustered=un, settings={"link": "symlink"})
+    kept_inode = (out / "cluster_0001" / "a.jpg").lstat().st_ino
+    # a rerun: photos[0] stays in cluster 1, photos[1] moves to a new cluster 2, nothing unclustered
+    again = [Cluster(1, None, [face(photos[0])], "cluster_0001"), Cluster(2, None, [face(photos[1])], "cluster_0002")]
+    cl2, un2 = make_links(out, again, [], "symlink", first)
+    assert [f.link for c in cl2 for f in c.faces] == ["cluster_0001/a.jpg", "cluster_0002/a.jpg"]
+    assert (out / "cluster_0001" / "a.jpg").lstat().st_ino == kept_inode  # kept, not made again
+    assert sorted(p.name for p in (out / "cluster_0001").iterdir()) == ["a.jpg", "mine.txt"]  # a_2.jpg went
+    assert list((out / "unclustered").iterdir()) == []  # emptied, and there
+    remove_links(out, [f.link for c in cl2 for f in c.faces])
+    assert [p.name for p in (out / "cluster_0001").iterdir()] == ["mine.txt"]  # only what the runs made went
+    assert not (out / "cluster_0002").exists()
+    # another --link than the earlier run's: nothing kept
+    cl3, _ = make_links(out, again[:1], [], "copy", ClusterRun(clusters=cl2, unclustered=[], settings={"link": "symlink"}))
+    assert not (out / cl3[0].faces[0].link).is_symlink()
     assert all(p.read_bytes() for p in photos)
     with pytest.raises(ValueError, match="'link' parameter"):
         make_links(out, clusters, [], "move")

@@ -60,14 +60,15 @@ def carry_names(names: list[NamedFaces], clusters: Mapping[int, set[str]]) -> di
     Every (name, cluster) pair sharing faces is a candidate; the pairs are taken largest overlap
     first (ties: the earlier name, then the smaller cluster id), each name and each cluster used
     once. The chosen entries' faces are updated to their cluster's faces (in place)."""
+    owner = {key: cid for cid, keys in clusters.items() for key in keys}
     pairs = []
     for n_i, entry in enumerate(names):
-        if not entry.faces:
-            continue
-        for cid, keys in clusters.items():
-            common = len(entry.faces & keys)
-            if common:
-                pairs.append((-common, n_i, cid))
+        common: dict[int, int] = {}
+        for key in entry.faces:
+            cid = owner.get(key)
+            if cid is not None:
+                common[cid] = common.get(cid, 0) + 1
+        pairs += [(-n, n_i, cid) for cid, n in common.items()]
     pairs.sort()
     used_names: set[int] = set()
     out: dict[int, NamedFaces] = {}

@@ -85,15 +85,25 @@ def write_run(out: Path, run: ClusterRun) -> None:
     write_file(Path(out) / ASSIGNMENTS, (text + "\n").encode("utf-8"))
 
 
-def remove_links(out: Path, previous: ClusterRun | None) -> None:
-    """Remove the links (or copies) an earlier run made, and the folders they leave empty."""
+def previous_links(out: Path, previous: ClusterRun | None) -> dict[tuple[str, str, str], str]:
+    """{(folder, photo, sha256): link} of the links an earlier run made that are still there."""
     if previous is None:
-        return
+        return {}
+    found = {}
+    for _, f in previous.all_faces():
+        if f.link and "/" in f.link:
+            p = Path(out) / f.link
+            if _inside(p, out) and (p.is_symlink() or p.is_file()):
+                found[(f.link.split("/", 1)[0], f.photo, f.sha256)] = f.link
+    return found
+
+
+def remove_links(out: Path, links: Iterable[str]) -> None:
+    """Remove links (or copies) an earlier run made (paths relative to OUT), and the folders
+    they leave empty; anything else is left alone."""
     folders = set()
-    for _, face in previous.all_faces():
-        if not face.link:
-            continue
-        p = Path(out) / face.link
+    for link in links:
+        p = Path(out) / link
         if _inside(p, out) and (p.is_symlink() or p.is_file()):
             p.unlink(missing_ok=True)
         folders.add(p.parent)
@@ -113,30 +123,51 @@ def _inside(p: Path, folder: Path) -> bool:
         return False
 
 
-def make_links(out: Path, clusters: list[Cluster], unclustered: list[ClusterFace], link: str) -> tuple[list[Cluster], list[ClusterFace]]:
+def make_links(out: Path, clusters: list[Cluster], unclustered: list[ClusterFace], link: str,
+               previous: ClusterRun | None = None) -> tuple[list[Cluster], list[ClusterFace]]:
     """Put every photo of each cluster in its folder (and of each unclustered face in
     ``unclustered/``); returns the clusters and faces with their ``link`` set (relative to OUT).
-    Photos with the same file name in one folder are told apart with ``_2``, ``_3``..."""
+    Photos with the same file name in one folder are told apart with ``_2``, ``_3``...
+    previous: the earlier run in OUT: its links that are still wanted (same folder, same photo,
+    same bytes) are kept as they are (a rerun with --link copy copies only what changed), the
+    others removed first."""
     if link not in LINKS:
         raise ValueError(f"The 'link' parameter of cluster_folder must be one of {', '.join(map(repr, LINKS))}. "
                          f"Got {link!r} instead.")
-    new_clusters = [Cluster(c.id, c.name, _link_faces(out, c.folder, c.faces, link), c.folder) for c in clusters]
-    return new_clusters, _link_faces(out, UNCLUSTERED, unclustered, link)
+    same_kind = previous is not None and previous.settings.get("link", "symlink") == link
+    had = previous_links(out, previous) if same_kind else {}
+    wanted = {(c.folder, f.photo, f.sha256) for c in clusters for f in c.faces}
+    wanted |= {(UNCLUSTERED, f.photo, f.sha256) for f in unclustered}
+    stale = [v for k, v in had.items() if k not in wanted]
+    if previous is not None:
+        stale += [f.link for _, f in previous.all_faces() if f.link and f.link not in had.values()]
+    remove_links(out, stale)
+    keep = {k: v for k, v in had.items() if k in wanted}
+    new_clusters = [Cluster(c.id, c.name, _link_faces(out, c.folder, c.faces, link, keep), c.folder) for c in clusters]
+    (Path(out) / UNCLUSTERED).mkdir(exist_ok=True)  # always there, empty when every face is clustered
+    return new_clusters, _link_faces(out, UNCLUSTERED, unclustered, link, keep)
 
 
-def _link_faces(out: Path, folder: str, faces: Iterable[ClusterFace], link: str) -> list[ClusterFace]:
+def _link_faces(out: Path, folder: str, faces: Iterable[ClusterFace], link: str,
+                keep: dict[tuple[str, str, str], str]) -> list[ClusterFace]:
     from dataclasses import replace
 
+    faces = list(faces)
     d = Path(out) / folder
-    d.mkdir(parents=True, exist_ok=True)
+    if faces:
+        d.mkdir(parents=True, exist_ok=True)
     by_photo: dict[str, str] = {}
-    used: set[str] = {p.name.lower() for p in d.iterdir()}
+    used: set[str] = {p.name.lower() for p in d.iterdir()} if d.is_dir() else set()
     out_faces = []
     for f in faces:
         if f.photo not in by_photo:
-            name = _free_name(Path(f.photo).name, used)
-            place(Path(f.photo), d / name, link)
-            by_photo[f.photo] = f"{folder}/{name}"
+            kept = keep.get((folder, f.photo, f.sha256))
+            if kept is not None:
+                by_photo[f.photo] = kept
+            else:
+                name = _free_name(Path(f.photo).name, used)
+                place(Path(f.photo), d / name, link)
+                by_photo[f.photo] = f"{folder}/{name}"
         out_faces.append(replace(f, link=by_photo[f.photo]))
     return out_faces
 

@@ -33,7 +33,6 @@ from facenet.cluster.output import (
     check_out,
     make_links,
     read_run,
-    remove_links,
     write_run,
 )
 from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
@@ -131,8 +130,7 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
     clusters = [Cluster(c.id, carried[c.id].name if c.id in carried else None, c.faces) for c in clusters]
     folders = folder_names([(c.id, c.name) for c in clusters])
     clusters = [Cluster(c.id, c.name, c.faces, folders[c.id]) for c in clusters]
-    remove_links(out, previous)
-    clusters, unclustered = make_links(out, clusters, unclustered, link)
+    clusters, unclustered = make_links(out, clusters, unclustered, link, previous)
 
     settings = {"method": method, "threshold": threshold, "threshold_source": source, "k": k, "min_size": min_size,
                 "link": link, "update": bool(update and previous is not None), "detector": detector,
