@@ -51,6 +51,10 @@ def test_check_out(tmp_path, photos):
         check_out(photos[0], [tmp_path / "elsewhere"])
     (other / "assignments.json").write_text("{}")  # an earlier run: accepted
     assert check_out(other, [root]) == other
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    (stopped / ".facenet-cache.sqlite").write_bytes(b"")  # a first run stopped before the end: resumed
+    assert check_out(stopped, [root]) == stopped
 
 
 @pytest.mark.parametrize("link", ["symlink", "hardlink", "copy"])

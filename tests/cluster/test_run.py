@@ -207,6 +207,29 @@ def test_unchanged_photos_are_not_read_again_and_copies_are_clustered_once(tmp_p
     assert reads == ["Tony_Blair_0002.jpg"] and third.n_embedded_now == 0
 
 
+def test_a_run_stopped_half_way_resumes_from_the_cache(tmp_path, lfw_dir, pipeline, monkeypatch):
+    root, out = tmp_path / "photos", tmp_path / "out"
+    root.mkdir()
+    for i in (1, 2, 3):
+        shutil.copy(lfw(lfw_dir, "Colin_Powell", i), root)
+    calls = []
+    original = pipeline.embed_faces
+
+    def stop_at_the_third(crops):
+        calls.append(len(crops))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(crops)
+
+    monkeypatch.setattr(pipeline, "embed_faces", stop_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False)
+    assert not (out / "assignments.json").exists()
+    monkeypatch.setattr(pipeline, "embed_faces", original)
+    run = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False)
+    assert run.n_embedded_now == 1 and run.n_clusters == 1  # the two embedded before the stop were kept
+
+
 def test_enroll_cluster_into_a_gallery(folder, tmp_path, pipeline, shared_cache):
     from facenet.gallery.open import open_gallery
 

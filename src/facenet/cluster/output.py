@@ -51,7 +51,8 @@ class OutputFolderError(UsageError):
 def check_out(out: Path, roots: Sequence[Path]) -> Path:
     """``out``, checked (not created). Refused (OutputFolderError) when it is one of the
     roots or holds one (the run would write among the photos), or when it is a folder that is
-    neither empty nor the output of an earlier run (no ``assignments.json``)."""
+    neither empty nor the output of an earlier run (``assignments.json``, or the cache of a run
+    that was stopped)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputFolderError(f"--out {out} is a file; name a folder for the clusters")
@@ -61,7 +62,8 @@ def check_out(out: Path, roots: Sequence[Path]) -> Path:
         if rr == res or res in rr.parents:
             raise OutputFolderError(f"--out {out} is or holds the photo folder {r}; name a folder outside it "
                                     "(the photos are never moved or written)")
-    if out.is_dir() and any(out.iterdir()) and not (out / ASSIGNMENTS).is_file():
+    ours = (out / ASSIGNMENTS).is_file() or (out / CACHE_FILE).is_file()  # a run, or one stopped half way
+    if out.is_dir() and any(out.iterdir()) and not ours:
         raise OutputFolderError(f"--out {out} is a folder that is not empty and holds no earlier clustering run "
                                 f"({ASSIGNMENTS}); name an empty or new folder")
     return out
