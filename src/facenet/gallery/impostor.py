@@ -246,7 +246,7 @@ MIN_ADAPT_SUBJECTS = 20
 
 
 def adapt_impostor_model(model: ImpostorModel, embeddings: Any, subjects: Any, *, max_probes: int = 1024,
-                         max_comparisons: int = 20000, seed: int = 0,
+                         max_comparisons: int = 5000, seed: int = 0,
                          min_subjects: int = MIN_ADAPT_SUBJECTS) -> ImpostorModel:
     """``model``'s shape with each probe's location and scale taken from a gallery's own people.
 
@@ -276,13 +276,15 @@ def adapt_impostor_model(model: ImpostorModel, embeddings: Any, subjects: Any, *
     rng = np.random.default_rng(seed)
     probes = np.arange(len(x)) if len(x) <= max_probes else np.sort(rng.choice(len(x), max_probes, replace=False))
     comp = np.arange(len(x)) if len(x) <= max_comparisons else np.sort(rng.choice(len(x), max_comparisons, replace=False))
-    d = np.clip(2.0 - 2.0 * x[probes].astype(np.float64) @ x[comp].astype(np.float64).T, 0.0, 4.0)
-    d[inv[probes][:, None] == inv[comp][None, :]] = np.nan
-    ok = np.isfinite(d).sum(1) >= 2
+    d = np.clip(2.0 - 2.0 * x[probes] @ x[comp].T, 0.0, 4.0).astype(np.float64)
+    other = inv[probes][:, None] != inv[comp][None, :]
+    count = other.sum(1)
+    ok = count >= 2
     if not ok.any():
         return model
-    loc = np.nanmean(d[ok], 1)
-    scale = np.maximum(np.nanstd(d[ok], 1), 1e-6)
+    d, other, count = d[ok], other[ok], count[ok]
+    loc = np.where(other, d, 0.0).sum(1) / count
+    scale = np.maximum(np.sqrt(np.where(other, (d - loc[:, None]) ** 2, 0.0).sum(1) / count), 1e-6)
     meta = {**model.meta, "adapted": {"subjects": n_subjects, "faces": int(len(x)), "probes": int(ok.sum()),
                                       "comparisons": int(len(comp)), "base_loc": round(float(model.loc.mean()), 4),
                                       "loc": round(float(loc.mean()), 4), "scale": round(float(scale.mean()), 4)}}
