@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, "-m", "facenet", "serve", "--gallery", str(tmp / "load.gallery"), "--keys", str(keys),
                "--port", str(port), "--workers-pool", str(args.workers_pool), "--queue", str(args.queue),
                "--log-level", "warning"]
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        log = open(tmp / "server.log", "wb")  # a file, not a pipe: a full pipe would stall the server
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
         try:
             for _ in range(300):
                 try:
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
+            log.close()
+        server_log = (tmp / "server.log").read_text(errors="replace")
         lost = [(n, fid) for n, fid in stats["acked"] if fid not in after.get(n, set())]
         server_errors = sum(v for k, v in stats["status"].items() if k >= 500) + len(stats["errors"])
         n_ok = len(stats["identify"]) + len(stats["enrol"])
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                  "server_errors": server_errors, "connection_errors": stats["errors"][:5],
                  "acknowledged_enrolments": len(stats["acked"]), "lost_enrolments": len(lost),
                  "identify_named_someone_else": stats["wrong"], "wall_s": round(stats["wall_s"], 2)},
-        "single_process": single,
+        "single_process": single, "server_log_tracebacks": server_log.count("Traceback"),
         "command": "python bench/service_load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     args.out.mkdir(parents=True, exist_ok=True)
