@@ -191,12 +191,15 @@ def test_unchanged_photos_are_not_read_again_and_copies_are_clustered_once(tmp_p
     for i in (1, 2):
         shutil.copy(lfw(lfw_dir, "Tony_Blair", i), root)
     shutil.copy(lfw(lfw_dir, "Tony_Blair", 1), root / "copy of blair.jpg")
+    Image.fromarray(np.full((90, 90, 3), 40, np.uint8)).save(root / "dark.png")
+    shutil.copy(root / "dark.png", root / "dark copy.png")  # a copy of a photo without a face
     reads = []
     original = collect._read
     monkeypatch.setattr(collect, "_read", lambda p: reads.append(p.name) or original(p))
     first = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False)
-    assert first.n_photos == 2 and first.n_embedded_now == 2 and len(reads) == 3
-    assert first.duplicates == {str(root / "Tony_Blair_0001.jpg"): [str(root / "copy of blair.jpg")]}
+    assert first.n_photos == 3 and first.n_embedded_now == 3 and len(reads) == 5
+    assert first.duplicates == {str(root / "Tony_Blair_0001.jpg"): [str(root / "copy of blair.jpg")],
+                                str(root / "dark copy.png"): [str(root / "dark.png")]}  # the first in name order
     reads.clear()
     again = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False)
     assert reads == [] and again.n_embedded_now == 0 and again.to_dict()["clusters"] == first.to_dict()["clusters"]

@@ -127,7 +127,7 @@ def collect_faces(paths: Sequence[Path], pipeline: Any, cache: EmbeddingCache, t
     try:
         for i, path in enumerate(paths):
             try:
-                sha, faces, embedded, stat = _one_photo(path, pipeline, lambda h: fresh.get(h) or cache.get(h),
+                sha, faces, embedded, stat = _one_photo(path, pipeline, lambda h: fresh[h] if h in fresh else cache.get(h),
                                                         cache, thumbs)
             except FacenetError as exc:
                 out.errors.append(ItemError(i, str(path), getattr(exc, "reason", None) or str(exc)))
