@@ -70,6 +70,17 @@ def test_rows_largest_first_and_every_link_resolves(tmp_path):
     assert "<script" not in html and "http" not in html  # nothing from outside, opens from disk
 
 
+def test_clusters_of_one_face_share_one_section(tmp_path):
+    run = make_run(tmp_path, {(1, None, "cluster_0001"): 2, (2, None, "cluster_0002"): 1, (3, None, "cluster_0003"): 1,
+                              (4, "Bo", "Bo"): 1})
+    page = _Page()
+    page.feed(render(run))
+    assert [h.split(" ")[0] for h in page.headings[:3]] == ["Cluster", "Bo", "2"]  # a named one keeps its row
+    assert page.headings[2].startswith("2 clusters of one face")
+    assert {unquote(r) for r in page.refs} >= {"cluster_0002/photo 2-0 é.jpg", "cluster_0003/photo 3-0 é.jpg"}
+    assert not any(r in ("cluster_0002/", "cluster_0003/") for r in page.refs)  # no row heading of their own
+
+
 def test_long_rows_are_cut_with_a_count(tmp_path):
     run = make_run(tmp_path, {(1, None, "cluster_0001"): ROW_LIMIT + 3})
     html = render(run)

@@ -1,7 +1,8 @@
 """``OUT/index.html``: the contact sheet of a clustering run.
 
-One row of face thumbnails per cluster, largest first (then the unclustered faces); each
-thumbnail links to the photo in the cluster's folder, each heading to the folder. Every link is
+One row of face thumbnails per cluster, largest first; the unnamed clusters of a single face
+share one section after them, then the unclustered faces. Each thumbnail links to the photo in
+its cluster's folder, each heading to the folder. Every link is
 relative to OUT and percent-encoded, so the page opens from disk (``file://``) with no broken
 image, wherever OUT is moved. No scripts, no external resources.
 """
@@ -17,6 +18,8 @@ from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
 
 #: Thumbnails shown per row before "... and N more" (the folder holds them all).
 ROW_LIMIT = 200
+#: Thumbnails shown in the one section of unnamed clusters of a single face.
+SINGLES_LIMIT = 2000
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
@@ -44,13 +47,13 @@ def _face(f: ClusterFace) -> str:
     return f'<span title="{title}">{img}</span>'
 
 
-def _row(title: str, folder: str | None, faces: list[ClusterFace]) -> str:
+def _row(title: str, folder: str | None, faces: list[ClusterFace], limit: int = ROW_LIMIT) -> str:
     head = escape(title)
     if folder:
         head = f'<a href="{escape(href(folder))}/">{head}</a>'
     n = len(faces)
-    cells = "".join(_face(f) for f in faces[:ROW_LIMIT])
-    more = f'<span class="more">... and {n - ROW_LIMIT} more</span>' if n > ROW_LIMIT else ""
+    cells = "".join(_face(f) for f in faces[:limit])
+    more = f'<span class="more">... and {n - limit} more</span>' if n > limit else ""
     return (f'<section><h2>{head} <span class="n">{n} face{"s" if n != 1 else ""}</span></h2>'
             f'<div class="row">{cells}{more}</div></section>')
 
@@ -60,8 +63,9 @@ def cluster_title(c: Cluster) -> str:
 
 
 def render(run: ClusterRun) -> str:
-    """The page as a string: clusters largest first (ties: lower id), then unclustered faces and
-    the photos without a face or that could not be read."""
+    """The page as a string: clusters largest first (ties: lower id), the unnamed one-face
+    clusters in one section, then unclustered faces and the photos without a face or that could
+    not be read."""
     clusters = sorted(run.clusters, key=lambda c: (-c.size, c.id))
     s = run.settings
     thr = s.get("threshold")
@@ -72,7 +76,11 @@ def render(run: ClusterRun) -> str:
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Face clusters</title>"
              f"<style>{_CSS}</style></head><body>",
              f"<h1>Face clusters</h1><p class=\"meta\">{escape(meta)}</p>"]
-    parts += [_row(cluster_title(c), c.folder, c.faces) for c in clusters]
+    parts += [_row(cluster_title(c), c.folder, c.faces) for c in clusters if c.size > 1 or c.name]
+    alone = [c for c in clusters if c.size == 1 and not c.name]
+    if alone:  # one section for the faces alone in their cluster (most people of a library, often)
+        parts.append(_row(f"{len(alone)} cluster{'s' if len(alone) != 1 else ''} of one face", None,
+                          [c.faces[0] for c in alone], limit=SINGLES_LIMIT))
     if run.unclustered:
         parts.append(_row("Unclustered", "unclustered", run.unclustered))
     if run.no_face:
