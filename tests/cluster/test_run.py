@@ -233,11 +233,13 @@ def test_a_run_stopped_half_way_resumes_from_the_cache(tmp_path, lfw_dir, pipeli
     assert run.n_embedded_now == 1 and run.n_clusters == 1  # the two embedded before the stop were kept
 
 
-def test_enroll_cluster_into_a_gallery(folder, tmp_path, pipeline, shared_cache):
+def test_enroll_cluster_into_a_gallery(folder, tmp_path, pipeline):
     from facenet.gallery.open import open_gallery
 
-    out = tmp_path / "out"
-    run = cluster_folder(folder / "a", out, pipeline, threshold=THRESHOLD, cache=shared_cache, progress=False)
+    first = tmp_path / "first"
+    run = cluster_folder(folder / "a", first, pipeline, threshold=THRESHOLD, progress=False)
+    assert run.settings["cache"] == ".facenet-cache.sqlite"  # relative to OUT: OUT can be moved whole
+    out = first.rename(tmp_path / "moved")
     cid = run.clusters[0].id
     with open_gallery(tmp_path / "people.gallery", pipeline) as g:
         with pytest.raises(UsageError, match="no name"):

@@ -15,7 +15,7 @@ import numpy as np
 
 from facenet.cluster.cache import EmbeddingCache, cache_key
 from facenet.cluster.names import folder_names, give_name, load_names, save_names
-from facenet.cluster.output import CACHE_FILE, UNCLUSTERED, read_run, rename_folder, write_run
+from facenet.cluster.output import UNCLUSTERED, cache_of, read_run, rename_folder, write_run
 from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
 from facenet.cluster.sheet import write_sheet
 from facenet.errors import DataError, UsageError
@@ -32,11 +32,11 @@ def _load(out: Path) -> ClusterRun:
     return run
 
 
-def _with_distances(run: ClusterRun, faces: list[ClusterFace]) -> list[ClusterFace]:
+def _with_distances(out: Path, run: ClusterRun, faces: list[ClusterFace]) -> list[ClusterFace]:
     """The faces with their squared-L2 distance to their (renormalised mean) centre, nearest first."""
     from facenet.gallery.store import ModelIdentity
 
-    cache_path = Path(run.settings.get("cache") or Path(run.out) / CACHE_FILE)
+    cache_path = cache_of(out, run)
     if not faces or not cache_path.is_file():
         return faces
     key = cache_key(ModelIdentity.from_dict(run.model), run.settings.get("detector", "yunet"))
@@ -83,7 +83,7 @@ def merge_clusters(out: str | Path, source: int | str, into: int | str) -> Clust
     moved = [replace(f, link=_move_link(out, f, b.folder)) for f in a.faces]
     _remove_empty(out / a.folder)
     name = b.name or a.name
-    merged = Cluster(b.id, name, _with_distances(run, b.faces + moved), b.folder)
+    merged = Cluster(b.id, name, _with_distances(out, run, b.faces + moved), b.folder)
     clusters = sorted([merged if c.id == b.id else c for c in run.clusters if c.id != a.id], key=lambda c: (-c.size, c.id))
     run = replace(run, clusters=clusters)
     if name is not None:
@@ -115,7 +115,7 @@ def move_face_out(out: str | Path, key: str) -> ClusterRun:
             link = _move_link(out, face, UNCLUSTERED)
     rest = [f for f in owner.faces if f.key != key]
     if rest:
-        clusters = [Cluster(c.id, c.name, _with_distances(run, rest), c.folder) if c.id == owner.id else c
+        clusters = [Cluster(c.id, c.name, _with_distances(out, run, rest), c.folder) if c.id == owner.id else c
                     for c in run.clusters]
     else:
         _remove_empty(out / owner.folder)

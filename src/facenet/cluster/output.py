@@ -69,6 +69,21 @@ def check_out(out: Path, roots: Sequence[Path]) -> Path:
     return out
 
 
+def cache_setting(out: Path, cache: Path) -> str:
+    """How a run records its cache: relative to OUT when inside it (OUT can then be moved whole),
+    else absolute."""
+    c, o = Path(cache).resolve(), Path(out).resolve()
+    try:
+        return c.relative_to(o).as_posix()
+    except ValueError:
+        return str(c)
+
+
+def cache_of(out: Path, run: ClusterRun) -> Path:
+    """The embedding cache of the run in ``out`` (see :func:`cache_setting`)."""
+    return Path(out) / (run.settings.get("cache") or CACHE_FILE)  # an absolute setting stays absolute
+
+
 def read_run(out: Path) -> ClusterRun | None:
     """The run written in ``out`` (None when there is none). DataError for a damaged file."""
     path = Path(out) / ASSIGNMENTS

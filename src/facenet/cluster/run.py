@@ -30,6 +30,8 @@ from facenet.cluster.output import (
     LINKS,
     THUMBS,
     OutputFolderError,
+    cache_of,
+    cache_setting,
     check_out,
     make_links,
     read_run,
@@ -134,7 +136,7 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
 
     settings = {"method": method, "threshold": threshold, "threshold_source": source, "k": k, "min_size": min_size,
                 "link": link, "update": bool(update and previous is not None), "detector": detector,
-                "cache": str(cache_path.resolve()), "roots": [str(r) for r in roots], "options": options, "seed": seed}
+                "cache": cache_setting(out, cache_path), "roots": [str(r) for r in roots], "options": options, "seed": seed}
     run = ClusterRun(
         clusters=clusters, unclustered=unclustered, failed=list(col.errors), n_photos=len(photos), n_faces=len(faces),
         n_embedded_now=col.n_embedded_now, seconds_embed=col.seconds, seconds_cluster=seconds_cluster,
@@ -267,7 +269,7 @@ def enroll_cluster(out: str | Path, cluster_id: int | str, gallery: Any, name: s
         raise UsageError(f"cluster {c.id} has no name yet; give the person's name (--name NAME)")
     identity = ModelIdentity.from_dict(run.model)
     gallery.identity.check_same(identity, what=f"the embeddings of the run in {out}")
-    cache_path = Path(run.settings.get("cache") or out / CACHE_FILE)
+    cache_path = cache_of(out, run)
     if not cache_path.is_file():
         raise DataError(f"{cache_path}: the run's embedding cache is missing; run `facenet cluster` again first")
     with EmbeddingCache(cache_path, cache_key(identity, run.settings.get("detector", "yunet"))) as cache:
