@@ -74,9 +74,9 @@ class Server:
                 self.proc.wait()
 
 
-def start_server(tmp: Path) -> Server:
-    """`facenet keys create --scope admin`, then `facenet serve --gallery tmp/gallery.db --port P`,
-    both with FACENET_HOME=tmp/home; waits for /health."""
+def start_server(tmp: Path, *extra: str) -> Server:
+    """`facenet keys create --scope admin`, then `facenet serve --gallery tmp/gallery.db --port P
+    *extra`, both with FACENET_HOME=tmp/home; waits for /health."""
     env = {**os.environ, "FACENET_HOME": str(tmp / "home"), "OMP_NUM_THREADS": "1"}
     cli = [sys.executable, "-m", "facenet"]
     made = subprocess.run([*cli, "keys", "create", "--scope", "admin", "--name", "browser-test"],
@@ -87,7 +87,7 @@ def start_server(tmp: Path) -> Server:
     port = free_port()
     log = tmp / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([*cli, "serve", "--gallery", str(tmp / "gallery.db"), "--host", "127.0.0.1", "--port", str(port)],
+        proc = subprocess.Popen([*cli, "serve", "--gallery", str(tmp / "gallery.db"), "--host", "127.0.0.1", "--port", str(port), *extra],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", found.group(0), proc, log)
     deadline = time.monotonic() + 60

@@ -53,8 +53,13 @@ def test_page_is_served_from_the_package_with_a_strict_policy():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
+    from facenet.models.registry import model_config
+
     need_browser()
-    s = start_server(tmp_path_factory.mktemp("browser-server"))
+    # Cluster jobs at SFace's verification threshold (calibrated on LFW View 1), so the cluster
+    # review does not hang on the clustering calibration shipped with facenet.cluster.
+    threshold = model_config("sface").threshold
+    s = start_server(tmp_path_factory.mktemp("browser-server"), "--cluster-threshold", str(threshold))
     yield s
     s.stop()
 
@@ -230,7 +235,7 @@ def clusters(driver) -> list[dict]:
     return driver.execute_script(
         """return [...document.querySelectorAll('.cluster-row')].map((r) => ({
              id: r.dataset.cluster === undefined ? null : Number(r.dataset.cluster),
-             title: r.querySelector('h3').textContent,
+             title: r.querySelector('h3 .cluster-title')?.textContent ?? r.querySelector('h3').textContent,
              photos: [...r.querySelectorAll('figcaption')].map((c) => c.textContent),
              thumbs: [...r.querySelectorAll('img.thumb')].filter((i) => i.complete && i.naturalWidth > 0).length,
            }));"""

@@ -70,7 +70,7 @@ function thumb(face, clustered) {
     "figure",
     { class: "face", dataset: { key } },
     face.thumbnail_url ? authImage(face.thumbnail_url, `face from ${photo}`) : el("span", { class: "thumb no-thumb" }, "no crop"),
-    el("figcaption", { class: "muted" }, photo),
+    el("figcaption", { class: "muted", title: photo }, photo),
     clustered
       ? el("button", { type: "button", class: "small", "aria-label": `move the face from ${photo} out of its cluster`, onclick: (e) => act(e.currentTarget, () => api.post(`cluster/jobs/${seg(jobId)}/faces/${seg(key)}/move-out`)) }, "Move out")
       : null,
