@@ -116,3 +116,11 @@ def test_keys_cli(tmp_path, capsys):
     assert main(["keys", "revoke", "1", "--keys", keys]) == 0
     assert main(["keys", "revoke", "1", "--keys", keys]) == 2
     assert main(["keys", "create", "--scope", "root", "--keys", keys]) == 2
+
+
+def test_bad_limits_are_usage_errors(tmp_path, capsys):
+    base = ["serve", "--gallery", str(tmp_path / "g.gallery"), "--keys", str(tmp_path / "k.db")]
+    assert main([*base, "--workers-pool", "0"]) == 2
+    assert "workers" in capsys.readouterr().err
+    assert main([*base, "--max-upload-mb", "0"]) == 2
+    assert main([*base, "--port", "70000"]) == 2
