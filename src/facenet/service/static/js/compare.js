@@ -1,7 +1,7 @@
 // Compare view: two photos, their faces and the squared L2 distance between them shown against
 // the threshold, as in the FaceNet paper's Figure 1 (0 = the same picture, 4 = opposite).
 import { api, form } from "./api.js";
-import { boxedPhoto, busy, dropZone, el, fmt } from "./ui.js";
+import { boxedPhoto, busy, dropZone, el, fmt, localImage } from "./ui.js";
 
 const MAX_DISTANCE = 4; // squared L2 between unit vectors
 const files = { a: null, b: null };
@@ -12,7 +12,7 @@ export function init(s) {
   for (const side of ["a", "b"]) {
     dropZone(section.querySelector(`#compare-drop-${side}`), section.querySelector(`#compare-file-${side}`), (f) => {
       files[side] = f[0];
-      section.querySelector(`#compare-photo-${side}`).replaceChildren(el("img", { src: URL.createObjectURL(f[0]), alt: `photo ${side.toUpperCase()}: ${f[0].name}` }));
+      section.querySelector(`#compare-photo-${side}`).replaceChildren(localImage(f[0], `photo ${side.toUpperCase()}: ${f[0].name}`));
       section.querySelector("#compare-result").replaceChildren();
       if (files.a && files.b) compare();
     });

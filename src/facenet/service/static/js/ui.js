@@ -73,7 +73,7 @@ export function dropZone(zone, input, onFiles) {
  * so they follow the image however it is scaled. faces: [{box: [x1, y1, x2, y2], label, num?, cls?}].
  */
 export function boxedPhoto(file, width, height, faces, alt) {
-  const img = el("img", { src: URL.createObjectURL(file), alt });
+  const img = localImage(file, alt);
   const stage = el("div", { class: "stage" }, img);
   const place = (w, h) => {
     faces.forEach((f, i) => {
@@ -93,4 +93,11 @@ export function boxedPhoto(file, width, height, faces, alt) {
   if (width && height) place(width, height);
   else img.addEventListener("load", () => place(img.naturalWidth, img.naturalHeight), { once: true });
   return stage;
+}
+
+/** An <img> of a local File; its blob: URL is released once the picture is decoded. */
+export function localImage(file, alt) {
+  const img = el("img", { src: URL.createObjectURL(file), alt });
+  img.addEventListener("load", () => URL.revokeObjectURL(img.src), { once: true });
+  return img;
 }
