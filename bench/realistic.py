@@ -74,10 +74,11 @@ class RealisticEmbeddings:
 
     def gallery(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(centres (K, D), person index per face (n,), faces (n, D)) with LFW's photos-per-person."""
-        per = []
-        while sum(per) < n:
-            per.append(int(rng.choice(self.counts)))
-        per[-1] -= sum(per) - n
+        per = np.zeros(0, np.int64)
+        while per.sum() < n:  # people drawn in batches (a running sum per person is quadratic at 1M)
+            per = np.concatenate([per, rng.choice(self.counts, int(n / self.counts.mean()) + 16)])
+        per = per[:int(np.searchsorted(np.cumsum(per), n)) + 1]
+        per[-1] -= per.sum() - n
         owner = np.repeat(np.arange(len(per)), per)
         centres = self.identities(rng, len(per))
         return centres, owner, self.faces(rng, centres[owner])

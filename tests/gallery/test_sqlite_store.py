@@ -286,3 +286,28 @@ def test_open_or_create_leaves_other_databases_alone(tmp_path, identity):
     assert other.read_bytes() == before
     with sqlite3.connect(other) as c:
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_large_bulk_add_matches_add_faces(tmp_path, identity, make_faces):
+    """The set-based import (one statement for the subjects, one for the faces, a larger page
+    cache) gives what add_faces one subject at a time gives, and leaves the cache as it was."""
+    faces = make_faces(12_000)
+    items = [(f"p{i}", faces[i:i + 10]) for i in range(0, len(faces), 10)]
+    items.append(("p0", faces[:2] + make_faces(1, seed=7)))  # the same subject again: its known photos are skipped
+    bulk = SQLiteStore.create(tmp_path / "bulk.db", identity)
+    one = SQLiteStore.create(tmp_path / "one.db", identity)
+    cache = bulk._live().execute("PRAGMA cache_size").fetchone()[0]
+    assert bulk.bulk_add(items) == 12_001 and bulk.generation() == 1
+    assert bulk._live().execute("PRAGMA cache_size").fetchone()[0] == cache
+    for name, fs in items:
+        one.add_faces(name, fs)
+    a, b = bulk.faces(), one.faces()
+    assert [(f.face_id, f.subject, f.photo_sha256, f.source) for f in a] == [(f.face_id, f.subject, f.photo_sha256, f.source) for f in b]
+    assert all(np.array_equal(f.embedding, g.embedding) and np.array_equal(f.box, g.box) for f, g in zip(a, b))
+    assert [s.name for s in bulk.subjects()] == [s.name for s in one.subjects()]
+    bad = [("q", make_faces(11_000, seed=2)), ("r", [dataclasses.replace(make_faces(1, seed=3)[0], box=(1.0, 2.0))])]
+    with pytest.raises(ValueError, match="box"):
+        bulk.bulk_add(bad)
+    assert bulk.generation() == 1 and len(bulk.faces()) == 12_001, "a refused import writes nothing"
+    bulk.close()
+    one.close()
