@@ -23,6 +23,10 @@ import numpy as np
 def lfw_embeddings(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     """(labels (N,), unit embeddings (N, 128)) of the LFW photos where a face was found."""
     path = args.embeddings or args.out / "lfw_sface_plain.npz"
+    cached = sorted(Path("out/identify").glob("lfw_yunet_sface_*.npz"))  # bench/identify_lfw.py's cache, same pipeline
+    if args.embeddings is None and not Path(path).exists() and cached:
+        path = cached[0]
+        print(f"LFW embeddings: {path} (bench/identify_lfw.py's cache)")
     if not Path(path).exists():
         from facenet import FacePipeline
         from facenet.data.files import iter_images

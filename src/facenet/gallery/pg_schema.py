@@ -47,8 +47,14 @@ def psycopg() -> Any:
     return pg
 
 
+#: pgvector HNSW build settings of new galleries' index (and of bulk_add's rebuilds): links per
+#: node and the build beam. bench/gallery_pg.py measures what they cost (build time, size) and give
+#: (recall@1 against exact search at each hnsw.ef_search, on tuning queries apart from the reported).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
 #: The search index of the current layout (also what PostgresStore.bulk_add rebuilds).
-HNSW_INDEX = "CREATE INDEX faces_embedding_hnsw ON {s}.faces USING hnsw (embedding vector_ip_ops)"
+HNSW_INDEX = ("CREATE INDEX faces_embedding_hnsw ON {s}.faces USING hnsw (embedding vector_ip_ops) "
+              f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})")
 
 
 def _create_v1(conn: Any, schema: Any, dim: int) -> None:

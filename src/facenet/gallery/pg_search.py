@@ -90,16 +90,16 @@ def search_faces(conn: Any, q: np.ndarray, k: int, session_ef: int, ef_search: i
 def search_subjects(conn: Any, q: np.ndarray, k: int, session_ef: int, ef_search: int) -> tuple[list[list[SubjectHit]], int]:
     """PostgresStore.search_subjects on ``conn``: (hits per query, the connection's ef_search).
     Fetches 4 k faces per query (16 at least), four times more for a query whose faces came from
-    fewer than k people while the gallery holds more."""
+    fewer than k people while the index gave every face asked for (so more may be there): no
+    count of the table per search."""
     out: list[list[SubjectHit]] = [[] for _ in range(len(q))]
     todo, fetch = list(range(len(q))), max(4 * k, 16)
-    n_faces, n_subjects = conn.execute("SELECT (SELECT count(*) FROM faces), (SELECT count(DISTINCT subject_id) FROM faces)").fetchone()
     while todo:
         rows, session_ef = run_queries(conn, q[todo], fetch, SUBJECT_SQL, session_ef, ef_search)
         again = []
         for i, r in zip(todo, rows):
             out[i] = best_subjects(r, k)
-            if len(out[i]) < min(k, n_subjects) and fetch < n_faces:
+            if len(out[i]) < k and len(r) == fetch:
                 again.append(i)
-        todo, fetch = again, min(fetch * 4, n_faces)
+        todo, fetch = again, fetch * 4
     return out, session_ef
