@@ -82,3 +82,14 @@ def test_not_a_cache(tmp_path):
     with pytest.raises(DataError, match="not a facenet embedding cache"):
         EmbeddingCache(other, "k")
     assert text.read_text() == "hello"
+
+
+def test_known_files_by_path_size_and_mtime(tmp_path):
+    with EmbeddingCache(tmp_path / "c.sqlite", cache_key(IDENT, "yunet")) as c:
+        c.put_many([], files=[("/p/a.jpg", 10, 111, SHA_A), ("/p/b.jpg", 20, 222, SHA_B)])
+        got = c.known_files({"/p/a.jpg": (10, 111), "/p/b.jpg": (20, 999), "/p/c.jpg": (1, 1)})
+        assert got == {"/p/a.jpg": SHA_A}  # b was touched since (another mtime); c never seen
+        assert c.known_sha256("/p/b.jpg", 20, 222) == SHA_B
+        many = {f"/q/{i}.jpg": (i, i) for i in range(1200)}  # more than one query's worth
+        c.put_many([], files=[(p, n, m, SHA_C) for p, (n, m) in many.items()])
+        assert c.known_files(many) == dict.fromkeys(many, SHA_C)

@@ -93,6 +93,11 @@ def test_links_with_the_same_file_name_and_a_rerun(tmp_path, photos):
     remove_links(out, [f.link for c in cl2 for f in c.faces])
     assert [p.name for p in (out / "cluster_0001").iterdir()] == ["mine.txt"]  # only what the runs made went
     assert not (out / "cluster_0002").exists()
+    # links in a damaged assignments.json that point elsewhere are never removed
+    outside = tmp_path / "precious.jpg"
+    outside.write_bytes(b"keep")
+    remove_links(out, ["../precious.jpg", str(outside), "cluster_0001/../../precious.jpg", "a/b/../../../precious.jpg"])
+    assert outside.read_bytes() == b"keep"
     # another --link than the earlier run's: nothing kept
     cl3, _ = make_links(out, again[:1], [], "copy", ClusterRun(clusters=cl2, unclustered=[], settings={"link": "symlink"}))
     assert not (out / cl3[0].faces[0].link).is_symlink()

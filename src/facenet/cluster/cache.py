@@ -132,9 +132,19 @@ class EmbeddingCache:
     def known_sha256(self, path: str, size: int, mtime_ns: int) -> str | None:
         """The SHA-256 recorded for the file at ``path`` (absolute) when its size and mtime are
         still the recorded ones; None otherwise."""
-        row = self._conn.execute("SELECT sha256 FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
-                                 (path, int(size), int(mtime_ns))).fetchone()
-        return None if row is None else str(row[0])
+        return self.known_files({path: (size, mtime_ns)}).get(path)
+
+    def known_files(self, stats: dict[str, tuple[int, int]]) -> dict[str, str]:
+        """{path: SHA-256} for the files of ``stats`` ({absolute path: (size, mtime_ns)}) whose
+        recorded size and mtime are the given ones (the others left out)."""
+        out: dict[str, str] = {}
+        paths = list(stats)
+        for start in range(0, len(paths), 500):
+            chunk = paths[start:start + 500]
+            rows = self._conn.execute(f"SELECT path, size, mtime_ns, sha256 FROM files WHERE path IN "
+                                      f"({','.join('?' * len(chunk))})", chunk).fetchall()
+            out.update({p: str(h) for p, n, m, h in rows if stats[p] == (int(n), int(m))})
+        return out
 
     def get(self, sha256: str) -> PhotoFaces | None:
         """The cached faces of one photo, or None when it was never seen by this key."""

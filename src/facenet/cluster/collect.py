@@ -120,15 +120,17 @@ def collect_faces(paths: Sequence[Path], pipeline: Any, cache: EmbeddingCache, t
     t0 = time.perf_counter()
     out = Collected()
     by_sha: dict[str, int] = {}
-    fresh: dict[str, PhotoFaces] = {}  # embedded in this run (maybe not committed yet)
+    stats = _stats(paths)
+    known = cache.known_files({p: st for p, st in stats.items() if st is not None})
+    fresh: dict[str, PhotoFaces] = cache.get_many(known.values())  # cached, then those embedded in this run
     pending: list[tuple[str, PhotoFaces]] = []
     files: list[tuple[str, int, int, str]] = []
     bar = _Bar(progress, len(paths), "embed")
     try:
         for i, path in enumerate(paths):
             try:
-                sha, faces, embedded, stat = _one_photo(path, pipeline, lambda h: fresh[h] if h in fresh else cache.get(h),
-                                                        cache, thumbs)
+                sha, faces, embedded, stat = _one_photo(path, stats, known, pipeline,
+                                                        lambda h: fresh[h] if h in fresh else cache.get(h), thumbs)
             except FacenetError as exc:
                 out.errors.append(ItemError(i, str(path), getattr(exc, "reason", None) or str(exc)))
                 continue
@@ -161,22 +163,34 @@ def collect_faces(paths: Sequence[Path], pipeline: Any, cache: EmbeddingCache, t
     return out
 
 
-def _one_photo(path: Path, pipeline: Any, lookup: Callable[[str], PhotoFaces | None], cache: EmbeddingCache,
+def _stats(paths: Sequence[Path]) -> dict[str, tuple[int, int] | None]:
+    """{absolute path: (size, mtime_ns)} of each file (None where it cannot be stat'ed)."""
+    out: dict[str, tuple[int, int] | None] = {}
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out[os.path.abspath(p)] = (int(st.st_size), int(st.st_mtime_ns))
+        except OSError:
+            out[os.path.abspath(p)] = None
+    return out
+
+
+def _one_photo(path: Path, stats: dict[str, tuple[int, int] | None], known: dict[str, str], pipeline: Any,
+               lookup: Callable[[str], PhotoFaces | None],
                thumbs: Path | None) -> tuple[str, PhotoFaces, bool, tuple[str, int, int, str] | None]:
     """(sha256, faces, embedded now?, a new files row or None) for one photo; the file is read
     only when its SHA-256 is not known from its path, size and mtime, or something is missing."""
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise InvalidImageError(str(path), f"cannot read file ({exc.strerror or exc})") from None
-    where = str(path.resolve())
-    sha = cache.known_sha256(where, st.st_size, st.st_mtime_ns)
+    where = os.path.abspath(path)
+    st = stats.get(where)
+    if st is None:
+        _read(path)  # raises the reason it cannot be read
+    sha = known.get(where)
     faces = lookup(sha) if sha is not None else None
     if faces is not None and (thumbs is None or _has_thumbnails(thumbs, sha, len(faces))):
         return sha, faces, False, None
     data = _read(path)
     new_sha = file_sha256(data)
-    row = None if new_sha == sha else (where, st.st_size, st.st_mtime_ns, new_sha)
+    row = None if new_sha == sha or st is None else (where, st[0], st[1], new_sha)
     if new_sha != sha:
         faces = lookup(new_sha)
     img = None
