@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from facenet.commands.common import emit_json, emit_result, error, warn
 from facenet.errors import UsageError
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     return _cluster(args)
 
 
-def _pipeline(detector: str, embedder: str, flip: bool, backend: str | None):  # noqa: ANN202
+def _pipeline(detector: str, embedder: str, flip: bool, backend: str | None) -> Any:
     from facenet.pipeline import FacePipeline
 
     return FacePipeline(detector=detector, embedder=embedder, flip=flip, **({"backend": backend} if backend else {}))
