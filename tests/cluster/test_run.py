@@ -168,6 +168,9 @@ def test_incremental_run_embeds_only_new_photos_and_keeps_names(tmp_path, lfw_di
     assert {Path(f.photo).name for f in george.faces} >= {f"George_W_Bush_000{i}.jpg" for i in (1, 2, 3)}
     assert george.folder == "George" and len(list((out / "George").iterdir())) == george.size
     assert sum(c.name == "George" for c in second.clusters) == 1
+    powell_first = main_face(first, str(root / "Colin_Powell_0001.jpg"))[0]
+    assert main_face(second, str(root / "Colin_Powell_0001.jpg"))[0] == powell_first  # the same id run to run
+    assert (out / f"cluster_{powell_first:04d}").is_dir()
 
     # --update: the existing clusters keep their ids; the new face joins its person
     shutil.copy(lfw(lfw_dir, "Colin_Powell", 3), root)
@@ -278,6 +281,22 @@ def test_out_inside_the_photo_folder_is_not_clustered_again(tmp_path, lfw_dir, p
     cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False, link="copy")
     again = cluster_folder(root, out, pipeline, threshold=THRESHOLD, progress=False, link="copy")
     assert again.n_photos == 1 and again.n_embedded_now == 0  # the copies under OUT are not photos to cluster
+
+
+def test_stable_ids_follow_the_faces():
+    from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
+    from facenet.cluster.run import stable_ids
+
+    def cl(cid, keys):
+        return Cluster(cid, None, [ClusterFace("p", (0, 0, 1, 1), 0, 0.0, None, "", k) for k in keys])
+
+    previous = ClusterRun(clusters=[cl(1, "abc"), cl(2, "de"), cl(5, "f")], unclustered=[])
+    keys = list("abcdefgh")
+    labels = np.array([2, 2, 1, 1, 1, 3, 3, 0])  # new clusters: {a, b}, {c, d, e}, {f, g}; h unclustered
+    # {a,b} shares 2 with old 1; {c,d,e} shares 2 with old 2 (and 1 with old 1, taken); {f,g} shares f with old 5
+    assert stable_ids(labels, keys, previous).tolist() == [1, 1, 2, 2, 2, 5, 5, 0]
+    brand_new = np.array([1, 0, 0, 0, 0, 0, 2, 2])  # {a} -> old 1; {g, h} is new: the smallest free id, 2
+    assert stable_ids(brand_new, keys, previous).tolist() == [1, 0, 0, 0, 0, 0, 2, 2]
 
 
 def _brute_force_assign(x_new, g_new, x_old, lab_old, g_old, threshold, n_clusters):

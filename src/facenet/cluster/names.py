@@ -54,29 +54,34 @@ def save_names(out: Path, names: Iterable[NamedFaces]) -> None:
     write_file(Path(out) / NAMES_FILE, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def carry_names(names: list[NamedFaces], clusters: Mapping[int, set[str]]) -> dict[int, NamedFaces]:
-    """Which name each cluster gets: {cluster id: entry}.
-
-    Every (name, cluster) pair sharing faces is a candidate; the pairs are taken largest overlap
-    first (ties: the earlier name, then the smaller cluster id), each name and each cluster used
-    once. The chosen entries' faces are updated to their cluster's faces (in place)."""
+def match_overlap(old: list[set[str]], clusters: Mapping[int, set[str]]) -> dict[int, int]:
+    """{cluster id: index into ``old``}: each face set of ``old`` matched to the cluster sharing
+    the most faces with it. The pairs sharing faces are taken largest overlap first (ties: the
+    earlier set, then the smaller cluster id), each set and each cluster used once. Linear in the
+    faces of ``old``."""
     owner = {key: cid for cid, keys in clusters.items() for key in keys}
     pairs = []
-    for n_i, entry in enumerate(names):
+    for i, faces in enumerate(old):
         common: dict[int, int] = {}
-        for key in entry.faces:
+        for key in faces:
             cid = owner.get(key)
             if cid is not None:
                 common[cid] = common.get(cid, 0) + 1
-        pairs += [(-n, n_i, cid) for cid, n in common.items()]
+        pairs += [(-n, i, cid) for cid, n in common.items()]
     pairs.sort()
-    used_names: set[int] = set()
-    out: dict[int, NamedFaces] = {}
-    for _, n_i, cid in pairs:
-        if n_i in used_names or cid in out:
-            continue
-        used_names.add(n_i)
-        out[cid] = names[n_i]
+    used: set[int] = set()
+    out: dict[int, int] = {}
+    for _, i, cid in pairs:
+        if i not in used and cid not in out:
+            used.add(i)
+            out[cid] = i
+    return out
+
+
+def carry_names(names: list[NamedFaces], clusters: Mapping[int, set[str]]) -> dict[int, NamedFaces]:
+    """Which name each cluster gets: {cluster id: entry}, by :func:`match_overlap` of the names'
+    faces. The chosen entries' faces are updated to their cluster's faces (in place)."""
+    out = {cid: names[i] for cid, i in match_overlap([n.faces for n in names], clusters).items()}
     for cid, entry in out.items():
         entry.faces = set(clusters[cid])
     return out

@@ -126,6 +126,8 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
         labels = np.zeros(0, np.int64)
     seconds_cluster = time.perf_counter() - t0
 
+    if previous is not None and not (update and len(x)):
+        labels = stable_ids(labels, keys, previous)
     clusters, unclustered = _build(out, photos, faces, x, labels)
     names = load_names(out)
     carried = carry_names(names, {c.id: c.keys for c in clusters})
@@ -196,6 +198,32 @@ def _update_labels(previous: ClusterRun, keys: list[str], x: np.ndarray, groups:
         got = r.labels
         labels[rest[got >= 0]] = start + 1 + got[got >= 0]
     return labels, threshold, source
+
+
+def stable_ids(labels: np.ndarray, keys: list[str], previous: ClusterRun) -> np.ndarray:
+    """Cluster ids (0 = unclustered) renumbered so that a cluster keeps the id of the earlier
+    run's cluster it shares the most faces with (:func:`facenet.cluster.names.match_overlap`);
+    the others take the smallest ids left free, largest cluster first. So ``cluster_0007`` stays
+    the same person from run to run, and its folder keeps its links."""
+    from facenet.cluster.names import match_overlap
+
+    ids = [int(c) for c in np.unique(labels) if c > 0]
+    if not ids:
+        return labels
+    members: dict[int, set[str]] = {c: set() for c in ids}
+    for key, lab in zip(keys, labels):
+        if lab > 0:
+            members[int(lab)].add(key)
+    old = [c.keys for c in previous.clusters]
+    matched = {cid: previous.clusters[i].id for cid, i in match_overlap(old, members).items()}
+    taken = set(matched.values())
+    free = (i for i in range(1, len(ids) + len(taken) + 1) if i not in taken)
+    for cid in sorted((c for c in ids if c not in matched), key=lambda c: (-len(members[c]), c)):
+        matched[cid] = next(free)
+    table = np.zeros(int(labels.max()) + 1, np.int64)
+    for cid, new in matched.items():
+        table[cid] = new
+    return table[labels]
 
 
 def _build(out: Path, photos: list[PhotoEntry], faces: list[tuple[int, PhotoEntry, int]], x: np.ndarray,
