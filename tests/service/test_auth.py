@@ -96,3 +96,13 @@ def test_an_allowed_origin_gets_cors_headers(make_api):
     r = a.client.get("/api/v1/subjects", headers={"Origin": "https://app.example", "Authorization": f"Bearer {a.keys['read']}"})
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example"
     assert a.client.get("/api/v1/subjects", headers={"Origin": "https://other.example"}).status_code == 403
+
+
+def test_rate_limit_per_key_is_429(make_api):
+    a = make_api(rate_limit=3)
+    codes = [a.get("/api/v1/subjects").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    r = a.get("/api/v1/subjects")
+    assert r.json()["error"]["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
+    assert a.get("/api/v1/subjects", scope="enrol").status_code == 200  # another key has its own budget
+    assert a.get("/health", scope=None).status_code == 200

@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-images", type=int, default=500, help="images per cluster-job upload (default 500)")
     p.add_argument("--workers-pool", type=int, default=2, metavar="N", help="inference threads (default 2)")
     p.add_argument("--queue", type=int, default=64, help="inference calls that may wait (default 64; 429 beyond)")
+    p.add_argument("--rate-limit", type=int, default=0, metavar="N", help="requests per minute per API key (default 0: none)")
     p.add_argument("--request-timeout", type=float, default=60.0, help="seconds an inference call may take (default 60)")
     p.add_argument("--thumbnails", metavar="DIR", help="face thumbnails folder (default: beside the gallery file, or in "
                                                        "the user data folder for a URL)")
@@ -74,7 +75,8 @@ def build_config(args: argparse.Namespace) -> object:
                              photos=tuple(roots), allow_origins=tuple(args.allow_origin),
                              max_upload_bytes=int(args.max_upload_mb * MB), max_job_upload_bytes=int(args.max_job_upload_mb * MB),
                              max_pixels=args.max_pixels, max_images=args.max_images, request_timeout=args.request_timeout,
-                             workers=args.workers_pool, queue=args.queue, detector=args.detector, embedder=args.embedder,
+                             workers=args.workers_pool, queue=args.queue, rate_limit=args.rate_limit,
+                             detector=args.detector, embedder=args.embedder,
                              flip=args.flip, cluster_method=args.cluster_method, cluster_threshold=args.cluster_threshold)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

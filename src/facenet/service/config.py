@@ -25,6 +25,7 @@ class ServiceConfig:
         body_timeout: seconds between two chunks of a request body (408 after).
     workers: inference threads (each with its own pipeline); queue: calls that may wait for one
         (429 beyond). max_jobs: cluster jobs queued or running at once (429 beyond).
+    rate_limit: requests per minute per API key (0: no limit; 429 ``rate_limited`` beyond).
     detector / embedder / flip: the pipeline (embedder None: the gallery's own model, else sface).
     cluster_method / cluster_threshold: how cluster jobs cluster (threshold None: the method's
         calibrated one for the model).
@@ -45,6 +46,7 @@ class ServiceConfig:
     workers: int = 2
     queue: int = 64
     max_jobs: int = 4
+    rate_limit: int = 0
     detector: str = "yunet"
     embedder: str | None = None
     flip: bool | None = None
@@ -55,6 +57,7 @@ class ServiceConfig:
         for name in ("max_upload_bytes", "max_job_upload_bytes", "max_pixels", "max_images", "workers", "max_jobs"):
             check_scalar(getattr(self, name), name, int, min_val=1, owner="ServiceConfig")
         check_scalar(self.queue, "queue", int, min_val=0, owner="ServiceConfig")
+        check_scalar(self.rate_limit, "rate_limit", int, min_val=0, owner="ServiceConfig")
         for name in ("request_timeout", "body_timeout"):
             check_scalar(getattr(self, name), name, float, min_val=0.0, include="right", owner="ServiceConfig")
         object.__setattr__(self, "photos", tuple(Path(p) for p in self.photos))

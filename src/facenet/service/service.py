@@ -73,6 +73,9 @@ class Service:
 
         self.config = config
         self.keys = KeyStore(config.keys)
+        from facenet.service.auth import RateLimiter
+
+        self.limiter = RateLimiter(config.rate_limit)
         factory = pipeline_factory or default_pipeline_factory(config)
         self.pipeline = factory()
         self.identity = identity_of(self.pipeline)
