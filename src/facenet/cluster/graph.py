@@ -28,8 +28,6 @@ Partitions of the graph (every one refuses to put two faces of one photo togethe
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 
 from facenet.cluster.constraints import constrained_union, split_violations
@@ -37,6 +35,7 @@ from facenet.cluster.constraints import constrained_union, split_violations
 PARTITIONS = ("average", "components", "whispers")
 EXACT_LIMIT = 100_000
 _BATCH = 65_536
+_DEBUG = False
 
 
 def knn(x: np.ndarray, k: int, *, exact_limit: int = EXACT_LIMIT, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -106,81 +105,75 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
     The average squared-L2 distance between two sets of unit vectors is exact from their sums:
     mean_{a in A, b in B} |a - b|^2 = 2 - 2 (sum A . sum B) / (|A| |B|), so every merge is tested
     on the true average over all |A||B| pairs, not only on the graph's edges; the graph only says
-    which clusters are candidates (those joined by a k-NN edge)."""
-    under = d < threshold
-    comp = constrained_union(n, i[under], j[under], d[under], np.arange(n))  # plain components
-    inside = comp[i] == comp[j]
-    size = np.bincount(comp, minlength=int(comp.max()) + 1)
-    n_edges = np.bincount(comp[i[inside]], minlength=len(size))
-    n_under = np.bincount(comp[i[inside & under]], minlength=len(size))
-    # a component whose pairs are all graph edges under the threshold ends as one cluster (minus cannot-links)
-    clique = (n_edges == size * (size - 1) // 2) & (n_under == n_edges)
-    simple = clique[comp]
-    out = comp.copy()
-    sel = simple[i] & inside
-    out[simple] = n + constrained_union(n, i[sel], j[sel], d[sel], groups)[simple]
-    if (~simple).any():
-        sel = ~simple[i] & inside
-        sub = _agglomerate(n, i[sel], j[sel], d[sel], threshold, groups, embeddings)
-        out[~simple] = 3 * n + sub[~simple]
-    return np.unique(out, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    which clusters are candidates (those joined by an edge under the threshold: an average under
+    it needs at least one pair under it).
 
-
-def _agglomerate(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: float, groups: np.ndarray,
-                 x: np.ndarray) -> np.ndarray:
-    """Heap-based average linkage over clusters adjacent in the given edges (exact averages from
-    the clusters' vector sums); nodes without edges stay alone. Returns (N,) root ids."""
-    parent = np.arange(n, dtype=np.int64)
-    nodes = np.unique(np.concatenate([i, j]))
-    adj: dict[int, set[int]] = {int(v): set() for v in nodes}
-    for a, b in zip(i.tolist(), j.tolist()):
-        adj[a].add(b)
-        adj[b].add(a)
-    photos = {int(v): {int(groups[v])} for v in nodes}
-    total = x.astype(np.float64)  # row v: the vector sum of the cluster rooted at v
+    Merging runs in rounds, all vectorised: every cluster finds its nearest candidate (smallest
+    average); mutual nearest pairs under the threshold merge at once (the reciprocal-nearest-
+    neighbour scheme: average linkage is reducible, so with every pair a candidate this gives
+    exactly the sequential algorithm's clusters), except pairs that share a photo, whose edges are
+    dropped for good (photo sets only grow). A pair whose average is at or over the threshold
+    is dropped too: the average of a merged cluster is a size-weighted mean of its parts', so it
+    can only come under the threshold through a part that is under it, and that part has its own
+    edges."""
+    keep = d < threshold
+    total = embeddings.astype(np.float64)  # row c: the vector sum of cluster c (c: the id of one member)
     size = np.ones(n, np.float64)
-    version = np.zeros(n, np.int64)
-    under = d < threshold
-    heap = list(zip(d[under].tolist(), i[under].tolist(), j[under].tolist(), [0] * int(under.sum()), [0] * int(under.sum())))
-    heapq.heapify(heap)
-    while heap:
-        _, a, b, va, vb = heapq.heappop(heap)
-        if version[a] != va or version[b] != vb or a not in adj or b not in adj:
-            continue  # stale: one of them has merged since
-        pa, pb = photos[a], photos[b]
-        if not pa.isdisjoint(pb):
-            adj[a].discard(b)  # photo sets only grow: they will never merge
-            adj[b].discard(a)
-            continue
-        if len(adj[a]) < len(adj[b]):
-            a, b, pa, pb = b, a, pb, pa
-        gone = adj.pop(b)
-        keep = adj[a]
-        keep.discard(b)
-        for c in gone:
-            if c != a:
-                adj[c].discard(b)
-                adj[c].add(a)
-                keep.add(c)
-        pa |= pb
-        del photos[b]
-        total[a] += total[b]
-        size[a] += size[b]
-        parent[b] = a
-        version[a] += 1
-        if keep:
-            cs = np.fromiter(keep, np.int64, len(keep))
-            avg = 2.0 - 2.0 * (total[cs] @ total[a]) / (size[cs] * size[a])
-            ok = avg < threshold
-            va = int(version[a])
-            for v, c in zip(avg[ok].tolist(), cs[ok].tolist()):
-                heapq.heappush(heap, (v, a, c, va, int(version[c])))
-    for v in nodes.tolist():  # flatten
-        root = v
-        while parent[root] != root:
-            root = int(parent[root])
-        parent[v] = root
-    return parent
+    lab = np.arange(n, dtype=np.int64)
+    g = np.unique(groups, return_inverse=True)[1].reshape(-1).astype(np.int64) if n else groups
+    n_photos = int(g.max()) + 1 if n else 1
+    # candidate cluster pairs (a < b) and their averages; at the start the faces' own edges
+    a, b, avg = i[keep], j[keep], d[keep].astype(np.float64)
+    while len(a):
+        # each cluster's nearest candidate (ties: the smaller id)
+        ends, other, both = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([avg, avg])
+        low = np.full(n, np.inf)
+        np.minimum.at(low, ends, both)
+        best = np.full(n, n, np.int64)
+        at_low = both == low[ends]
+        np.minimum.at(best, ends[at_low], other[at_low])
+        mutual = (best[a] == b) & (best[b] == a)
+        ma, mb = a[mutual], b[mutual]
+        # cannot-link: a merge is refused when the two clusters hold one photo
+        target = np.arange(n, dtype=np.int64)
+        target[mb] = ma
+        involved = np.zeros(n, bool)
+        involved[ma] = True
+        involved[mb] = True
+        nodes = np.flatnonzero(involved[lab])
+        photo_key, count = np.unique(target[lab[nodes]] * n_photos + g[nodes], return_counts=True)
+        bad = np.zeros(n, bool)
+        bad[photo_key[count > 1] // n_photos] = True
+        refused = np.zeros(len(a), bool)
+        refused[np.flatnonzero(mutual)[bad[ma]]] = True
+        ok = ~bad[ma]
+        target[mb[~ok]] = mb[~ok]  # refused: no merge
+        ma, mb = ma[ok], mb[ok]
+        total[ma] += total[mb]  # the merging pairs are disjoint: plain fancy-index adds are safe
+        size[ma] += size[mb]
+        lab = target[lab]
+        changed = np.zeros(n, bool)
+        changed[ma] = True
+        changed[mb] = True
+        # pairs a merge touched: renamed to the new clusters, merged ones gone, duplicates joined,
+        # averages recomputed; refused pairs dropped for good; the others stay as they are
+        touched = (changed[a] | changed[b]) & ~refused
+        stay = ~(changed[a] | changed[b]) & ~refused
+        ta, tb = target[a[touched]], target[b[touched]]
+        ta, tb = np.minimum(ta, tb), np.maximum(ta, tb)
+        key = np.unique((ta * n + tb)[ta != tb])
+        ta, tb = key // n, key % n
+        tavg = np.empty(len(ta))
+        for s in range(0, len(ta), _BATCH):  # exact averages from the clusters' sums
+            r = slice(s, s + _BATCH)
+            tavg[r] = 2.0 - 2.0 * np.einsum("ij,ij->i", total[ta[r]], total[tb[r]]) / (size[ta[r]] * size[tb[r]])
+        live = tavg < threshold
+        a = np.concatenate([a[stay], ta[live]])
+        b = np.concatenate([b[stay], tb[live]])
+        avg = np.concatenate([avg[stay], tavg[live]])
+        if _DEBUG:
+            print("round", len(a), len(ma), len(ta), flush=True)
+    return np.unique(lab, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def whispers(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: float, groups: np.ndarray,
