@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash bench-cluster-folder bench-service-load bench-gallery-scale
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash bench-cluster-folder bench-service-load bench-gallery-scale bench-cluster bench-cluster-scale
 
 install: $(STAMP)
 
@@ -92,3 +92,15 @@ bench-cluster-folder: $(STAMP)
 # errors, lost enrolments, throughput, p50/p99, next to the same calls in one process (no HTTP).
 bench-service-load: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) bench/service_load.py --data $(FACENET_DATA) --clients 50 --seconds 60 --out out/bench
+
+# Issue 10: every clustering method side by side on all 13,233 LFW images, each at the setting
+# shipped from CelebA-wild (re-derive it with `bench/cluster_lfw.py calibrate --check`, ~30 min);
+# embeddings come from bench/identify_lfw.py's cache in out/identify (made there once).
+bench-cluster: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) bench/cluster_lfw.py lfw --data $(FACENET_DATA) --out out/cluster
+
+# Issue 10: `graph` clustering of 1,000,000 LFW-structured synthetic faces (some photos with 2-3
+# people): seconds, peak RSS, pairwise / BCubed F against the generating identities.
+bench-cluster-scale: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) bench/cluster_scale.py --n 1000000 --data $(FACENET_DATA) --out out/cluster \
+		--embeddings out/identify/lfw_yunet_sface_fb143eea0783_1896b2abb030124a.npz

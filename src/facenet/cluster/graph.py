@@ -9,17 +9,17 @@ Partitions of the graph (every one refuses to put two faces of one photo togethe
 
 * ``components``: single linkage with cannot-link (:func:`~facenet.cluster.constraints.constrained_union`
   over the edges under the threshold, shortest first).
-* ``average``: average linkage restricted to the k-NN graph: two clusters merge, closest first,
-  while the mean squared-L2 distance over the graph edges that join them is under the threshold
-  and they share no photo. With every pair in the graph (k >= N - 1) this is exactly
-  average linkage (scikit-learn's / SciPy's) with a distance threshold plus cannot-link; with a
-  k-NN graph it costs O(E log E) instead of O(N^2) memory and time. Two facts keep it fast: a
-  merge needs an edge under the threshold, so it never crosses a connected component of the
-  under-threshold graph (components are done one by one), and a component whose edges are all
-  under the threshold ends as one cluster (only its cannot-links need the sequential step).
-  No pinned library does this: SciPy and scikit-learn need the full distance matrix (or, in
-  scikit-learn, a connectivity graph with no threshold on the *average*, and no cannot-link),
-  and graph libraries with Leiden/Louvain (igraph, leidenalg, networkx) are not dependencies.
+* ``average`` (the calibrated default): average linkage between clusters joined by a k-NN edge
+  under the threshold, with cannot-link. The average squared-L2 distance between two clusters of
+  unit vectors is exact from their vector sums (2 - 2 sum_A . sum_B / (|A| |B|)), so each merge is
+  tested on all |A||B| pairs, not just the graph's edges: with every pair a candidate this *is*
+  average linkage (SciPy's, cut at the threshold; tested), at O(E) memory instead of O(N^2). The
+  merging runs in vectorised rounds of reciprocal nearest pairs (:func:`average`).
+  No pinned library does this: SciPy and scikit-learn need the full distance matrix
+  (scikit-learn's ``connectivity`` graph restricts merges but still cannot take a threshold on the
+  average at this size, nor cannot-links), and graph libraries with Leiden/Louvain (igraph,
+  leidenalg, networkx) are not dependencies; a modularity method has no distance threshold to
+  calibrate either.
 * ``whispers``: Chinese whispers (Biemann 2006), label propagation on the under-threshold edges
   weighted by ``1 - d / threshold``, in a seeded random node order; no pinned library has it
   (dlib's is not a dependency). Cannot-link by the split post-step
@@ -35,7 +35,6 @@ from facenet.cluster.constraints import constrained_union, split_violations
 PARTITIONS = ("average", "components", "whispers")
 EXACT_LIMIT = 100_000
 _BATCH = 65_536
-_DEBUG = False
 
 
 def knn(x: np.ndarray, k: int, *, exact_limit: int = EXACT_LIMIT, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -171,8 +170,6 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
         a = np.concatenate([a[stay], ta[live]])
         b = np.concatenate([b[stay], tb[live]])
         avg = np.concatenate([avg[stay], tavg[live]])
-        if _DEBUG:
-            print("round", len(a), len(ma), len(ta), flush=True)
     return np.unique(lab, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 

@@ -1,0 +1,47 @@
+"""The shipped clustering settings: present for SFace, chosen off LFW, read by cluster_embeddings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from facenet.cluster import threshold
+from facenet.cluster.methods import METHODS
+from facenet.cluster.threshold import calibrated_models, default_options, default_threshold
+from facenet.errors import UncalibratedError
+
+SHIPPED = Path(threshold.__file__).with_name(threshold.SHIPPED)
+
+
+def test_shipped_models_and_methods():
+    assert calibrated_models() == ["sface", "sface+flip"]
+    for model in calibrated_models():
+        for method in METHODS:
+            if method == "kmeans":
+                continue
+            opts = default_options(model, method)
+            assert "CelebA" in opts["source"] and model in opts["source"]
+            if method != "hdbscan":
+                t, source = default_threshold(model, method)
+                assert 0.0 < t < 4.0 and source == opts["source"]
+
+
+def test_chosen_on_celeba_without_lfw_identities():
+    table = json.loads(SHIPPED.read_text())
+    split = table["split"]
+    assert set(split["left_out_identities"]) >= {"07398", "07448", "07218", "07355", "07261", "07312"}
+    assert split["merged"] == {"07393": "07392"}
+    g = table["models"]["sface"]["graph"]
+    assert g["partition"] in ("average", "components", "whispers") and g["neighbors"] >= 1
+    assert 0.0 < g["celeba"]["objective"] <= 1.0
+
+
+def test_unknown_model_or_method():
+    with pytest.raises(UncalibratedError, match="nns2"):
+        default_threshold("nns2")
+    with pytest.raises(UncalibratedError, match="kmeans"):
+        default_threshold("sface", "kmeans")
+    with pytest.raises(UncalibratedError, match="no distance threshold"):
+        default_threshold("sface", "hdbscan")
