@@ -35,10 +35,11 @@ from realistic import RealisticEmbeddings, lfw_embeddings
 def synthetic(model: RealisticEmbeddings, n: int, seed: int, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
     """(faces (n, D) float32 unit norm, identity per face (n,)) with LFW's photos-per-person."""
     rng = np.random.default_rng(seed)
-    per: list[int] = []
-    while sum(per) < n:
-        per.append(int(rng.choice(model.counts)))
-    per[-1] -= sum(per) - n
+    per = rng.choice(model.counts, size=int(n / model.counts.mean() * 1.2) + 16)  # more people than needed
+    while per.sum() < n:
+        per = np.concatenate([per, rng.choice(model.counts, size=len(per))])
+    per = per[: int(np.searchsorted(np.cumsum(per), n)) + 1]
+    per[-1] -= per.sum() - n
     owner = np.repeat(np.arange(len(per)), per)
     centres = model.identities(rng, len(per))
     x = np.empty((n, centres.shape[1]), np.float32)

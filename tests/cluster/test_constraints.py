@@ -77,3 +77,17 @@ def test_check_groups():
         check_groups([0.5, 1.0], 2)
     with pytest.raises(ValueError, match="N = 3"):
         check_groups([0, 1], 3)
+
+
+def test_split_of_a_large_cluster_uses_its_nearest_members(monkeypatch):
+    from facenet.cluster import constraints
+
+    monkeypatch.setattr(constraints, "_SPLIT_EXACT", 3)
+    rng = np.random.default_rng(2)
+    a, b = (v / np.linalg.norm(v) for v in rng.normal(size=(2, 16)))
+    x = np.stack([a, a + 0.02, a - 0.02, b, b + 0.02, b - 0.02]).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    groups = np.array([0, 1, 2, 0, 4, 5])  # faces 0 (a) and 3 (b) share a photo
+    out = split_violations(np.zeros(6, np.int64), groups, x)
+    assert not has_conflicts(out, groups).any()
+    assert len(set(out[:3].tolist())) == 1 and len(set(out[3:].tolist())) == 1 and out[0] != out[3]

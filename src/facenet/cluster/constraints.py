@@ -137,10 +137,13 @@ def _member_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         i, j = np.triu_indices(m, 1)
         d = np.clip(2.0 - 2.0 * np.einsum("ij,ij->i", x64[i], x64[j]), 0.0, 4.0)
         return i, j, d
-    from facenet.cluster.graph import knn
+    import faiss  # exact search inside one cluster (facenet.cluster.graph builds on this module)
 
-    nbr, dist = knn(x.astype(np.float32), _SPLIT_K)
+    index = faiss.IndexFlatIP(x.shape[1])
+    xs = np.ascontiguousarray(x, dtype=np.float32)
+    index.add(xs)
+    sim, nbr = index.search(xs, _SPLIT_K + 1)
     i = np.repeat(np.arange(m), nbr.shape[1])
-    j, d = nbr.reshape(-1), dist.reshape(-1)
+    j, d = nbr.reshape(-1), np.clip(2.0 - 2.0 * sim.reshape(-1).astype(np.float64), 0.0, 4.0)
     ok = (j >= 0) & (j != i)
     return np.minimum(i, j)[ok], np.maximum(i, j)[ok], d[ok]

@@ -30,9 +30,11 @@ from typing import Any
 import numpy as np
 
 from facenet.cluster.constraints import check_groups, split_violations
-from facenet.cluster.threshold import default_options
+from facenet.cluster.threshold import default_options, default_threshold
 from facenet.errors import UsageError
 from facenet.validation import check_option, check_scalar
+
+__all__ = ["METHODS", "LIMITS", "ClusterResult", "TooLargeError", "cluster_embeddings", "default_threshold", "finish_labels"]
 
 METHODS = ("graph", "agglomerative", "kmeans", "dbscan", "hdbscan")
 #: The most faces each O(N^2)-ish method accepts (memory or time); graph has no limit.
