@@ -12,7 +12,8 @@ counted) into one 112x112 ArcFace crop; both networks' unit-norm
 vectors of the crop and (``--mirror``) of its mirror image are stored, so the trained head, every
 ablation row and flip TTA are computed from the same numbers the shipped embedder computes.
 Output: ``OUT/features_<set>.npz`` with paths (relative to the set's root), labels, face_found,
-seconds (wall time of the loop), and ``<branch>`` / ``<branch>_mirror`` arrays.
+seconds (wall time of the loop), landmarks, a yaw proxy and a side-lighting measure (for the
+pose/light breakdown), and ``<branch>`` / ``<branch>_mirror`` arrays.
 """
 
 from __future__ import annotations
@@ -53,6 +54,23 @@ def load_lfw(out: Path) -> dict[str, dict[str, np.ndarray]]:
             if (out / f"features_{name}.npz").exists()}
 
 
+def side_lighting(crops: np.ndarray) -> np.ndarray:
+    """(N,) |mean grey of the crop's left half - right half| / mean grey, inner face only
+    (rows 20..100, columns 16..96 of the 112x112 crop): 0 for even light, large for side light."""
+    g = crops[:, 20:100, 16:96].astype(np.float32).mean(-1)
+    left, right = g[:, :, :40].mean((1, 2)), g[:, :, 40:].mean((1, 2))
+    return np.abs(left - right) / np.maximum((left + right) / 2, 1.0)
+
+
+def yaw_proxy(landmarks: np.ndarray) -> np.ndarray:
+    """(N,) how far the nose tip sits from the eyes' midpoint, in inter-eye distances, along the
+    eye line: about 0 frontal, 0.3+ for a strongly turned face (NaN without a detection)."""
+    eye_l, eye_r, nose = landmarks[:, 0], landmarks[:, 1], landmarks[:, 2]
+    axis = eye_r - eye_l
+    dist = np.linalg.norm(axis, axis=1)
+    return np.abs(((nose - (eye_l + eye_r) / 2) * axis).sum(1)) / np.maximum(dist, 1e-6) ** 2
+
+
 def extract(paths: list[Path], root: Path, out: Path, mirror: bool, threads: int, chunk: int = 32,
             limit: int | None = None) -> dict[str, np.ndarray]:
     from tqdm import tqdm
@@ -68,10 +86,14 @@ def extract(paths: list[Path], root: Path, out: Path, mirror: bool, threads: int
         if mirror:
             res[k + "_mirror"] = np.zeros((n, d), np.float32)
     found = np.zeros(n, bool)
+    landmarks = np.full((n, 5, 2), np.nan, np.float32)
+    light = np.zeros(n, np.float32)
     t0 = time.perf_counter()
     for i in tqdm(range(0, n, chunk), desc=out.name, unit="chunk", file=sys.stderr, mininterval=30):
         pc = cropper.crop_primary(paths[i : i + chunk])
         found[i : i + len(pc.crops)] = pc.face_found
+        landmarks[i : i + len(pc.crops)] = pc.detections.landmarks
+        light[i : i + len(pc.crops)] = side_lighting(pc.crops)
         f = emb.features(pc.crops)
         fm = emb.features(np.ascontiguousarray(pc.crops[:, :, ::-1])) if mirror else {}
         for k, _ in BRANCHES:
@@ -79,7 +101,8 @@ def extract(paths: list[Path], root: Path, out: Path, mirror: bool, threads: int
             if mirror:
                 res[k + "_mirror"][i : i + len(pc.crops)] = fm[k]
     rel = np.array([str(p.relative_to(root)) for p in paths])
-    res.update(paths=rel, labels=np.array([p.parent.name for p in paths]), face_found=found,
+    res.update(paths=rel, labels=np.array([p.parent.name for p in paths]), face_found=found, landmarks=landmarks,
+               side_lighting=light, yaw=yaw_proxy(landmarks),
                seconds=np.float64(time.perf_counter() - t0), threads=np.int64(threads))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")

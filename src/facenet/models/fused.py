@@ -76,6 +76,9 @@ def _config() -> FusedConfig:
     )
 
 
+FUSED = _config()
+
+
 def _sub_window(src_template: np.ndarray, dst_template: np.ndarray) -> np.ndarray:
     """The 2x3 similarity matrix taking the 112x112 crop's template onto a network's own."""
     from facenet.align.similarity import estimate_similarity

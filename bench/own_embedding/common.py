@@ -1,0 +1,97 @@
+"""Shared pieces of bench/own_embedding: the cached features, the cleaned CelebA-wild training set,
+LFW pairs as row indices, and pair scoring."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ for identify_common
+
+from facenet.data.lfw import read_pairs  # noqa: E402
+from facenet.models.base import l2_normalise  # noqa: E402
+from facenet.models.fused import BRANCHES, project  # noqa: E402
+from identify_common import CELEBA_MIXED, CELEBA_SAME, LFW_IN_CELEBA  # noqa: E402
+
+LFW_FILES = {"view1train": "pairsDevTrain.txt", "view1test": "pairsDevTest.txt", "view2": "pairs.txt"}
+
+
+def concat(z: dict[str, np.ndarray], mirror: bool = False) -> np.ndarray:
+    """(N, 256) concatenated unit-norm branch features (``mirror``: of the mirrored crops)."""
+    return np.concatenate([z[k + ("_mirror" if mirror else "")] for k, _ in BRANCHES], axis=1).astype(np.float32)
+
+
+def celeba_train(data: Path, out: Path) -> dict[str, Any]:
+    """CelebA-wild features with the LFW identities, the mixed identity and photos copied across
+    identities left out (as bench/identify_common.celeba_dev), faces found only."""
+    z = dict(np.load(out / "features_celeba.npz"))
+    lab, paths = z["labels"].astype(str), z["paths"].astype(str)
+    sha = [hashlib.sha256((data / "celeba-wild" / p).read_bytes()).hexdigest() for p in paths]
+    owners: dict[str, set[str]] = {}
+    for s, l in zip(sha, lab):
+        owners.setdefault(s, set()).add(l)
+    copied = np.array([len(owners[s]) > 1 for s in sha])
+    keep = z["face_found"] & ~np.isin(lab, LFW_IN_CELEBA + CELEBA_MIXED) & ~copied
+    lab = np.array([CELEBA_SAME.get(x, x) for x in lab])
+    info = {"images": len(lab), "no_face": int((~z["face_found"]).sum()), "copied": int(copied.sum()),
+            "kept": int(keep.sum()), "identities": len(set(lab[keep])), "extract_seconds": float(z["seconds"])}
+    return {"x": concat(z)[keep], "labels": lab[keep], "info": info}
+
+
+def lfw_rows(out: Path) -> dict[str, Any]:
+    """Every cached LFW image: path -> row, and the stacked arrays."""
+    from extract import load_lfw  # noqa: PLC0415
+
+    sets = load_lfw(out)
+    keys = list(sets)
+    z = {k: np.concatenate([sets[s][k] for s in keys]) for k in sets[keys[0]] if k not in ("seconds", "threads")}
+    z["seconds"] = float(sum(float(sets[s]["seconds"]) for s in keys))
+    z["row"] = {p: i for i, p in enumerate(z["paths"].astype(str))}
+    return z
+
+
+def pairs(data: Path, z: dict[str, Any], which: str) -> dict[str, Any] | None:
+    """The pairs of ``which`` as row indices into z (None when an image is not cached yet)."""
+    root = data / "lfw"
+    pl = read_pairs(root / LFW_FILES[which], root)
+    rel = lambda p: str(Path(p).relative_to(root))  # noqa: E731
+    try:
+        ia = np.array([z["row"][rel(p)] for p in pl.paths_a])
+        ib = np.array([z["row"][rel(p)] for p in pl.paths_b])
+    except KeyError:
+        return None
+    uniq = np.unique(np.concatenate([ia, ib]))
+    return {"a": ia, "b": ib, "same": np.asarray(pl.same, bool), "folds": np.asarray(pl.folds), "images": uniq}
+
+
+def sqd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise squared L2 of unit vectors."""
+    return np.clip(((a - b) ** 2).sum(1), 0.0, 4.0)
+
+
+def best_accuracy(d: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """(accuracy, threshold) of the best threshold on these pairs (midpoints of sorted distances)."""
+    o = np.argsort(d)
+    ds, ss = d[o], same[o]
+    # predict same for the first k pairs: correct = same among first k + different among the rest
+    tp = np.concatenate([[0], np.cumsum(ss)])
+    tn = (~ss).sum() - np.concatenate([[0], np.cumsum(~ss)])
+    acc = (tp + tn) / len(d)
+    k = int(np.argmax(acc))
+    thr = float(ds[0] - 1e-6) if k == 0 else float(ds[k - 1] if k == len(d) else (ds[k - 1] + ds[k]) / 2)
+    return float(acc[k]), thr
+
+
+def embed(z: dict[str, Any], head: dict[str, np.ndarray] | None, mirror: bool = False) -> np.ndarray:
+    """The fused embeddings of every cached row (head None: the SFace branch)."""
+    if head is None:
+        return z["sface_mirror" if mirror else "sface"]
+    return project(concat(z, mirror), head)
+
+
+def flip_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return l2_normalise(a + b)

@@ -1,0 +1,164 @@
+"""Train the ``fused`` head: CelebA-wild (without the LFW identities) → validated on LFW View 1.
+
+    nice -n 19 env OMP_NUM_THREADS=2 .venv/bin/python bench/own_embedding/train.py \
+        --config bench/own_embedding/config.yaml --data ../shared/data --out out/own_embedding [--install]
+
+The features come from bench/own_embedding/extract.py (cached). The head ``normalise(x @ W + b)``,
+x the 256-D concatenation of SFace's and dlib's unit vectors, starts as SFace exactly (W = [I; 0])
+(or, ``init: regress``, as SFace plus dlib's vector regressed onto SFace's) and is trained
+with the project's TripletLoss (alpha = margin) on two sets of triplets per batch
+of ``identities`` CelebA-wild people (all their photos):
+
+* new-model triplets, semi-hard negatives (``create_miner("semihard")``, the paper);
+* mixed triplets (the harmonic embedding): the batch's new embeddings and SFace embeddings pooled,
+  every active triplet (``create_miner("batch_all")``) whose anchor comes from one model and whose
+  positive and negative come from the other, weighted by ``mixed_weight``.
+
+After every epoch the head is scored on LFW View 1 only (pairsDevTest, plus pairsDevTrain once
+cached: best-threshold accuracy of new-new pairs and of mixed pairs); the epoch with the highest sum
+is kept. LFW View 2 is never read here. ``--install`` writes the kept head into the package
+(src/facenet/models/weights/fused_head.npz) and prints its SHA-256 for fused.HEAD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import best_accuracy, celeba_train, embed, lfw_rows, pairs, sqd  # noqa: E402
+
+from facenet.weights import sha256_file  # noqa: E402
+
+PACKAGE_HEAD = Path(__file__).resolve().parents[2] / "src/facenet/models/weights/fused_head.npz"
+DEFAULTS = {"seed": 0, "margin": 0.2, "identities": 32, "epochs": 30, "lr": 1e-3, "mixed_weight": 1.0,
+            "weight_decay": 0.0, "init": "identity", "ridge": 1.0}
+
+
+def view1(data: Path, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    z = lfw_rows(out)
+    sets = [p for p in (pairs(data, z, "view1test"), pairs(data, z, "view1train")) if p is not None]
+    if not sets:
+        raise SystemExit("no LFW View 1 features cached yet: run bench/own_embedding/extract.py")
+    return z, sets
+
+
+def score_view1(z: dict[str, Any], sets: list[dict[str, Any]], head: dict[str, np.ndarray]) -> dict[str, float]:
+    new, sf = embed(z, head), z["sface"]
+    a = np.concatenate([s["a"] for s in sets])
+    b = np.concatenate([s["b"] for s in sets])
+    same = np.concatenate([s["same"] for s in sets])
+    plain, _ = best_accuracy(sqd(new[a], new[b]), same)
+    mixed, _ = best_accuracy(np.concatenate([sqd(new[a], sf[b]), sqd(sf[a], new[b])]), np.concatenate([same, same]))
+    return {"view1_accuracy": plain, "view1_mixed_accuracy": mixed, "view1_pairs": int(len(same))}
+
+
+def initial_head(x: np.ndarray, init: str, ridge: float) -> np.ndarray:
+    """(256, 128) starting W. "identity": [I; 0], the fused model starts as SFace. "regress":
+    [I; R], R the ridge regression of the SFace vector on the dlib vector (training photos): each
+    network's view of the face in SFace's coordinates, summed."""
+    w = np.zeros((x.shape[1], 128), np.float32)
+    w[:128] = np.eye(128)
+    if init == "regress":
+        d, s = x[:, 128:].astype(np.float64), x[:, :128].astype(np.float64)
+        w[128:] = np.linalg.solve(d.T @ d + ridge * np.eye(d.shape[1]), d.T @ s)
+    elif init != "identity":
+        raise SystemExit(f"init must be identity or regress, not {init!r}")
+    return w
+
+
+def train(cfg: dict[str, Any], x: np.ndarray, labels: np.ndarray, evaluate: Any) -> dict[str, Any]:
+    import torch
+
+    from facenet.losses.triplet import TripletLoss
+    from facenet.mining.registry import create_miner
+
+    torch.manual_seed(cfg["seed"])
+    rng = np.random.default_rng(cfg["seed"])
+    ids, y = np.unique(labels, return_inverse=True)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    w = torch.from_numpy(initial_head(x, cfg["init"], cfg["ridge"])).requires_grad_(True)
+    b = torch.zeros(128, requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    loss_fn = TripletLoss(cfg["margin"])
+    semihard = create_miner("semihard", margin=cfg["margin"], seed=cfg["seed"])
+    batch_all = create_miner("batch_all", margin=cfg["margin"])
+    by_id = [np.flatnonzero(y == i) for i in range(len(ids))]
+
+    def head() -> dict[str, np.ndarray]:
+        return {"W": w.detach().numpy().copy(), "b": b.detach().numpy().copy()}
+
+    history = [{"epoch": 0, **evaluate(head())}]
+    best = (history[0]["view1_accuracy"] + history[0]["view1_mixed_accuracy"], 0, head())
+    t0 = time.perf_counter()
+    for epoch in range(1, cfg["epochs"] + 1):
+        order = rng.permutation(len(ids))
+        stats = []
+        for s in range(0, len(order), cfg["identities"]):
+            idx = torch.from_numpy(np.concatenate([by_id[i] for i in order[s : s + cfg["identities"]]]))
+            xb, yb = xt[idx], yt[idx]
+            new = torch.nn.functional.normalize(xb @ w + b, dim=1)
+            loss = loss_fn(new, semihard(new, yb))
+            if cfg["mixed_weight"] > 0:
+                n = len(yb)
+                pool = torch.cat([new, xb[:, :128]])
+                t = batch_all(pool, torch.cat([yb, yb]))
+                cross = ((t.anchors < n) & (t.positives >= n) & (t.negatives >= n)) | \
+                        ((t.anchors >= n) & (t.positives < n) & (t.negatives < n))
+                t = type(t)(t.anchors[cross], t.positives[cross], t.negatives[cross])
+                loss = loss + cfg["mixed_weight"] * loss_fn(pool, t)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            stats.append(float(loss))
+        rec = {"epoch": epoch, "loss": float(np.mean(stats)), "seconds": time.perf_counter() - t0, **evaluate(head())}
+        history.append(rec)
+        print(json.dumps(rec), file=sys.stderr)
+        score = rec["view1_accuracy"] + rec["view1_mixed_accuracy"]
+        if score > best[0]:
+            best = (score, epoch, head())
+    return {"head": best[2], "best_epoch": best[1], "history": history, "train_seconds": time.perf_counter() - t0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, default=Path(__file__).with_name("config.yaml"))
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--out", type=Path, default=Path("out/own_embedding"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    ap.add_argument("--tag", default="", help="suffix of the run's output files")
+    ap.add_argument("--install", action="store_true", help="write the kept head into the package")
+    args = ap.parse_args(argv)
+    cfg = {**DEFAULTS, **(yaml.safe_load(args.config.read_text()) or {})}
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        cfg[k] = type(DEFAULTS[k])(yaml.safe_load(v))
+    tr = celeba_train(args.data, args.out)
+    z, sets = view1(args.data, args.out)
+    print(f"training on {tr['info']}; View 1 pairs: {sum(len(s['same']) for s in sets)}", file=sys.stderr)
+    run = train(cfg, tr["x"], tr["labels"], lambda h: score_view1(z, sets, h))
+    head_path = args.out / f"fused_head{args.tag}.npz"
+    np.savez(head_path, **run["head"])
+    report = {"config": cfg, "train_set": tr["info"], "best_epoch": run["best_epoch"],
+              "train_seconds": run["train_seconds"], "history": run["history"], "head": str(head_path)}
+    (args.out / f"train{args.tag}.json").write_text(json.dumps(report, indent=1))
+    best = run["history"][run["best_epoch"]]
+    print(f"kept epoch {run['best_epoch']}: {json.dumps(best)}; {run['train_seconds']:.0f} s", file=sys.stderr)
+    if args.install:
+        PACKAGE_HEAD.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(head_path, PACKAGE_HEAD)
+        print(f"installed {PACKAGE_HEAD}: sha256 {sha256_file(PACKAGE_HEAD)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
