@@ -227,6 +227,8 @@ def run_child(args: argparse.Namespace, phase: str, storage: str, data: Path, ga
 
 
 def main(argv: list[str] | None = None) -> int:
+    from facenet.gallery.index import IndexOptions
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding lfw/")
     ap.add_argument("--out", type=Path, default=Path("out/bench"))
@@ -235,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--storage", default="none,int8", help="comma-separated: none (float32), int8")
     ap.add_argument("--queries", type=int, default=2000, help="reported queries (half mated, half strangers)")
     ap.add_argument("--tune-queries", type=int, default=1000, help="tuning queries (a separate draw)")
-    ap.add_argument("--m", type=int, default=32, help="HNSW M")
-    ap.add_argument("--ef-construction", type=int, default=40)
+    ap.add_argument("--m", type=int, default=IndexOptions().m, help="HNSW M (default: the gallery's)")
+    ap.add_argument("--ef-construction", type=int, default=IndexOptions().ef_construction)
     ap.add_argument("--ef-search", type=lambda s: [int(v) for v in s.split(",")], default=[64, 128, 256, 512])
     ap.add_argument("--target", type=float, default=0.99, help="recall@1 the tuning set must reach")
     ap.add_argument("--k", type=int, default=5, help="people per query (the identify default)")
@@ -256,15 +258,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def drive(args: argparse.Namespace) -> int:
+    from facenet.gallery.index import IndexOptions
     from facenet.gallery.quantize import decode, encode
 
     work = args.out / "gallery_scale"
     work.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"n": args.n, "load_at_start": load(), "cpus": os.cpu_count(),
                            "hnsw": {"m": args.m, "ef_construction": args.ef_construction}, "target_recall": args.target}
-    data = work / f"data_{args.n}_{args.seed}.npz"
-    if args.phase == "all" or not data.exists():
-        out["quantiles"] = make_data(args, data)
+    data = work / f"data_{args.n}_{args.seed}_{args.queries}_{args.tune_queries}.npz"  # the same every time: made once
+    if not data.exists():
+        make_data(args, data)
     z = np.load(data)
     out["quantiles"] = json.loads(str(z["quantiles"]))
     out["people"] = int(z["owner"].max() + 1)
@@ -273,9 +276,9 @@ def drive(args: argparse.Namespace) -> int:
         print(f"  {k:9s} genuine {v['genuine']}  impostor {v['impostor']}")
     storages = args.storage.split(",")
     for storage in storages:
-        gallery = work / f"scale_{args.n}_{storage}.gallery"
+        gallery = work / f"scale_{args.n}_{storage}_m{args.m}_efc{args.ef_construction}.gallery"
         truth = Path(str(data) + f".{storage}.truth.npz")
-        if args.phase == "all" or not truth.exists():
+        if not truth.exists():
             t = time.perf_counter()
             vecs = z["faces"] if storage == "none" else decode(encode(z["faces"], storage), 128, storage)
             res = {s: exact_top1(vecs, z[s]) for s in ("report", "tune")}
@@ -294,7 +297,9 @@ def drive(args: argparse.Namespace) -> int:
         entry["faiss_file_mb"] = round(Path(str(gallery) + ".faiss").stat().st_size / 2**20, 1)
         out[storage] = entry
     out["load_at_end"] = load()
-    suffix = "" if args.n == 1_000_000 else f"_{args.n}"
+    default = (IndexOptions().m, IndexOptions().ef_construction)
+    suffix = ("" if args.n == 1_000_000 else f"_{args.n}") + ("" if (args.m, args.ef_construction) == default else
+                                                               f"_m{args.m}_efc{args.ef_construction}")
     (args.out / f"gallery_scale{suffix}.json").write_text(json.dumps(out, indent=1))
     for s in storages:
         print(f"  [{s}] Gallery.identify_embeddings, one query, whole call: {out[s]['search']['identify_call']}")

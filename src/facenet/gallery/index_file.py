@@ -72,7 +72,6 @@ def load(path: Path, store: GalleryStore, generation: int, settings: Any) -> tup
         return None, "no index file"
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
-        data = path.read_bytes()
     except (OSError, ValueError) as exc:
         return None, f"unreadable index file ({type(exc).__name__})"
     if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
@@ -80,27 +79,35 @@ def load(path: Path, store: GalleryStore, generation: int, settings: Any) -> tup
     if meta.get("generation") != generation:
         return None, f"stale (index at generation {meta.get('generation')}, gallery at {generation})"
     try:
-        return _check_and_load(meta, data, store, settings)
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
+        return _check_and_load(meta, path, store, settings)
+    except OSError as exc:
+        return None, f"unreadable index file ({type(exc).__name__})"
+    except (ValueError, TypeError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
         return None, f"corrupt index file ({type(exc).__name__})"
 
 
-def _check_and_load(meta: dict[str, Any], data: bytes, store: GalleryStore, settings: Any) -> tuple[Saved | None, str | None]:
+def _check_and_load(meta: dict[str, Any], path: Path, store: GalleryStore, settings: Any) -> tuple[Saved | None, str | None]:
+    """The file's content once its settings and checksum are right. Each copy of the index is
+    let go as soon as the next one is made (file bytes -> archive member -> FAISS index), so the
+    peak is about two copies, not three (a 1M-face HNSW index is 0.7 GB each)."""
     import faiss
 
     wanted = {"dim": store.identity.embedding_size, "identity": store.identity.to_dict(),
-              "gallery_uid": store.get_meta("gallery_uid"), "kind": settings.kind_for(int(meta["size"])),
-              "sha256": hashlib.sha256(data).hexdigest()}
+              "gallery_uid": store.get_meta("gallery_uid"), "kind": settings.kind_for(int(meta["size"]))}
     if meta.get("kind") == "hnsw":
         wanted.update(m=settings.m, ef_construction=settings.ef_construction)
     for key, value in wanted.items():
         if meta.get(key) != value:
-            return None, ("corrupt index file (checksum)" if key == "sha256" else
-                          f"index file made for another {key.replace('_', ' ')}")
+            return None, f"index file made for another {key.replace('_', ' ')}"
+    data = path.read_bytes()
+    if meta.get("sha256") != hashlib.sha256(data).hexdigest():
+        return None, "corrupt index file (checksum)"
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         raw, ids, codes = z["index"], z["ids"].astype(np.int64), z["codes"].astype(np.int32)
         names = bytes(z["names"]).decode("utf-8").split("\n") if z["names"].size else []
+    del data, z
     index = faiss.deserialize_index(raw)
+    del raw
     if (index.ntotal != len(ids) or len(codes) != len(ids) or len(ids) != meta["size"] or index.d != meta["dim"]
             or (len(codes) and (codes.min() < 0 or codes.max() >= len(names)))):
         return None, "corrupt index file (inconsistent sizes)"
