@@ -104,3 +104,12 @@ def test_quadratic_methods_refuse_large_inputs(monkeypatch):
         cluster_embeddings(x, method="agglomerative", threshold=1.0)
     assert isinstance(e.value, UsageError)
     assert cluster_embeddings(x, method="graph", threshold=1.0).n_clusters == 4
+
+
+def test_hdbscan_takes_no_threshold_and_dbscan_noise_is_unclustered():
+    x, _ = _people(seed=5)
+    with pytest.raises(ValueError, match="must be None for method 'hdbscan'"):
+        cluster_embeddings(x, method="hdbscan", threshold=1.0)
+    far = np.eye(32, dtype=np.float32)[:1]  # a face far from everyone: DBSCAN noise with min_samples 2
+    lab, _ = methods._library("dbscan", np.concatenate([x, far]), np.arange(len(x) + 1), 0.8, None, {"min_samples": 2}, 0)
+    assert lab[-1] == -1 and (lab[:-1] >= 0).all()
