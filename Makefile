@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash bench-cluster-folder bench-service-load bench-gallery-scale bench-cluster bench-cluster-scale
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash bench-cluster-folder bench-service-load bench-gallery-scale train-own bench-own bench-cluster bench-cluster-scale
 
 install: $(STAMP)
 
@@ -92,6 +92,20 @@ bench-cluster-folder: $(STAMP)
 # errors, lost enrolments, throughput, p50/p99, next to the same calls in one process (no HTTP).
 bench-service-load: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) bench/service_load.py --data $(FACENET_DATA) --clients 50 --seconds 60 --out out/bench
+
+# Issue 12: the project's own 128-D embedding (`fused`: SFace + dlib features, triplet-trained head,
+# harmonic with SFace). train-own: features of CelebA-wild + LFW (cached in out/own_embedding, ~1 h
+# on 2 shared cores), then the head, chosen on LFW View 1 only, written into the package.
+# bench-own: LFW View 2 once (ablation, mixed SFace/fused pairs, int8), then images/s next to SFace.
+OWN := nice -n 19 env OMP_NUM_THREADS=2 $(PY) bench/own_embedding
+train-own: $(STAMP)
+	$(OWN)/extract.py --data $(FACENET_DATA) --out out/own_embedding
+	$(OWN)/train.py --config bench/own_embedding/config.yaml --data $(FACENET_DATA) --out out/own_embedding --install
+
+bench-own: $(STAMP)
+	$(OWN)/extract.py --data $(FACENET_DATA) --out out/own_embedding
+	$(OWN)/evaluate.py --data $(FACENET_DATA) --out out/own_embedding
+	$(OWN)/speed.py --data $(FACENET_DATA) --out out/own_embedding
 
 # Issue 10: every clustering method side by side on all 13,233 LFW images, each at the setting
 # shipped from CelebA-wild (re-derive it with `bench/cluster_lfw.py calibrate --check`, ~30 min);

@@ -13,7 +13,9 @@ facenet.eval.report.report_from_distances, the rule of ``facenet evaluate lfw``)
   CelebA-wild, never on LFW;
 * the trained fused model; mixed pairs (one side SFace, the other the fused model, both ways);
 * int8 storage (facenet.gallery.quantize encode/decode) of the fused model, one side and both;
-* with flip TTA where mirrored features were cached (``extract.py --mirror``).
+* with flip TTA where mirrored features were cached (``extract.py --mirror``);
+* pose and light: accuracy at the View 1 thresholds on the pairs whose harder photo is in the top
+  decile of the yaw proxy or of side lighting (extract.py's measures), against the other pairs.
 
 Thresholds: the fused model's, best accuracy on LFW View 1 (pairsDevTrain + pairsDevTest) with
 facenet.eval.calibrate.ThresholdCalibrator, the rule of ``facenet calibrate``.
@@ -57,6 +59,26 @@ def row(name: str, d: np.ndarray, p: dict[str, Any], n_images: int, no_face: int
     r = report_from_distances(d, p["same"], p["folds"], far_target=1e-3, n_images=n_images, no_face=no_face).to_dict()
     keep = ("accuracy_mean", "accuracy_std", "val_mean", "far_actual", "auc", "eer", "threshold_mean")
     return {"row": name, **{k: r[k] for k in keep}, "n_pairs": int(len(d))}
+
+
+def sface_threshold() -> float:
+    from facenet.models import model_config
+
+    return float(model_config("sface").threshold)
+
+
+def conditions(z: dict[str, Any], p: dict[str, Any], systems: dict[str, tuple[np.ndarray, float]]) -> dict[str, Any]:
+    """Accuracy at each system's View 1 threshold on the View 2 pairs whose harder image is in the
+    top decile of turned heads (yaw proxy) or of side lighting, and on the rest."""
+    out: dict[str, Any] = {}
+    for cond in ("yaw", "side_lighting"):
+        v = np.nan_to_num(z[cond].astype(np.float64), nan=np.inf)
+        worst = np.maximum(v[p["a"]], v[p["b"]])
+        cut = float(np.quantile(worst[np.isfinite(worst)], 0.9))
+        for part, m in (("top 10%", worst >= cut), ("other 90%", worst < cut)):
+            out[f"{cond} {part}"] = {"cut": cut, "pairs": int(m.sum()),
+                                     **{k: float(((d[m] < t) == p["same"][m]).mean()) for k, (d, t) in systems.items()}}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     # View 2 at the View 1 thresholds (no fold sees its own pairs)
     fixed = {"fused": float(((sqd(new[a], new[b]) < cal.threshold_) == v2["same"]).mean()),
              "mixed_A_fused_B_sface": float(((sqd(new[a], sf[b]) < cal_mixed.threshold_) == v2["same"]).mean())}
-    res = {"view1": view1, "view2_rows": rows, "view2_at_view1_thresholds": fixed, "z_params_celeba": zp,
+    res_cond = conditions(z, v2, {"SFace": (sqd(sf[a], sf[b]), sface_threshold()),
+                                  "fused": (sqd(new[a], new[b]), cal.threshold_),
+                                  "mixed (A fused, B SFace)": (sqd(new[a], sf[b]), cal_mixed.threshold_)})
+    res = {"view1": view1, "conditions": res_cond, "view2_rows": rows, "view2_at_view1_thresholds": fixed, "z_params_celeba": zp,
            "view2_images": int(len(imgs)), "view2_no_face": nf, "train_set": tr["info"],
            "lfw_extract_seconds": z["seconds"], "lfw_extract_images": int(len(z["paths"]))}
     (args.out / "evaluate.json").write_text(json.dumps(res, indent=1))
@@ -116,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['row']} | {100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f}% | {100 * r['val_mean']:.1f}% "
               f"| {r['auc']:.5f} | {100 * r['eer']:.2f}% |")
     print(json.dumps(fixed), f"no face: {nf}/{len(imgs)}")
+    for k, v in res_cond.items():
+        print(k, json.dumps(v))
     return 0
 
 

@@ -5,8 +5,9 @@
 
 The features come from bench/own_embedding/extract.py (cached). The head ``normalise(x @ W + b)``,
 x the 256-D concatenation of SFace's and dlib's unit vectors, starts as SFace exactly (W = [I; 0])
-(or, ``init: regress``, as SFace plus dlib's vector regressed onto SFace's) and is trained
-with the project's TripletLoss (alpha = margin) on two sets of triplets per batch
+or (``init: pca``, the default) as the untrained combination (SFace's squared distances plus
+dlib's, ``dlib_weight``) in its 128 principal directions, rotated onto SFace's vectors (orthogonal
+Procrustes on the training photos); then it is trained with the project's TripletLoss (alpha = margin) on two sets of triplets per batch
 of ``identities`` CelebA-wild people (all their photos):
 
 * new-model triplets, semi-hard negatives (``create_miner("semihard")``, the paper);
@@ -14,9 +15,10 @@ of ``identities`` CelebA-wild people (all their photos):
   every active triplet (``create_miner("batch_all")``) whose anchor comes from one model and whose
   positive and negative come from the other, weighted by ``mixed_weight``.
 
-After every epoch the head is scored on LFW View 1 only (pairsDevTest, plus pairsDevTrain once
-cached: best-threshold accuracy of new-new pairs and of mixed pairs); the epoch with the highest sum
-is kept. LFW View 2 is never read here. ``--install`` writes the kept head into the package
+After every epoch (and before the first) the head is scored on LFW View 1 only (pairsDevTest,
+plus pairsDevTrain once cached): 1 - AUC of new-new pairs and of mixed pairs (A new, B SFace), and
+best-threshold accuracies; the epoch with the smallest sum of the two 1 - AUC is kept (accuracy on
+View 1 is too coarse to choose by: a few pairs). LFW View 2 is never read here. ``--install`` writes the kept head into the package
 (src/facenet/models/weights/fused_head.npz) and prints its SHA-256 for fused.HEAD.
 """
 
@@ -41,7 +43,7 @@ from facenet.weights import sha256_file  # noqa: E402
 
 PACKAGE_HEAD = Path(__file__).resolve().parents[2] / "src/facenet/models/weights/fused_head.npz"
 DEFAULTS = {"seed": 0, "margin": 0.2, "identities": 32, "epochs": 30, "lr": 1e-3, "mixed_weight": 1.0,
-            "weight_decay": 0.0, "init": "identity", "ridge": 1.0}
+            "weight_decay": 0.0, "init": "pca", "dlib_weight": 1.0}
 
 
 def view1(data: Path, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -53,27 +55,42 @@ def view1(data: Path, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def score_view1(z: dict[str, Any], sets: list[dict[str, Any]], head: dict[str, np.ndarray]) -> dict[str, float]:
+    from facenet.eval.protocol import auc, roc_curve
+
     new, sf = embed(z, head), z["sface"]
     a = np.concatenate([s["a"] for s in sets])
     b = np.concatenate([s["b"] for s in sets])
     same = np.concatenate([s["same"] for s in sets])
-    plain, _ = best_accuracy(sqd(new[a], new[b]), same)
-    mixed, _ = best_accuracy(np.concatenate([sqd(new[a], sf[b]), sqd(sf[a], new[b])]), np.concatenate([same, same]))
-    return {"view1_accuracy": plain, "view1_mixed_accuracy": mixed, "view1_pairs": int(len(same))}
+    out: dict[str, float] = {"view1_pairs": int(len(same))}
+    for name, d in (("", sqd(new[a], new[b])), ("_mixed", sqd(new[a], sf[b]))):
+        fpr, tpr, _ = roc_curve(d, same)
+        out[f"view1{name}_1-auc"] = 1.0 - auc(fpr, tpr)
+        out[f"view1{name}_accuracy"] = best_accuracy(d, same)[0]
+    return out
 
 
-def initial_head(x: np.ndarray, init: str, ridge: float) -> np.ndarray:
-    """(256, 128) starting W. "identity": [I; 0], the fused model starts as SFace. "regress":
-    [I; R], R the ridge regression of the SFace vector on the dlib vector (training photos): each
-    network's view of the face in SFace's coordinates, summed."""
-    w = np.zeros((x.shape[1], 128), np.float32)
+def initial_head(x: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
+    """(256, 128) starting W, fitted on the training photos x (N, 256).
+
+    "identity": [I; 0], the fused model starts as SFace exactly.
+    "pca": the 128 principal directions of [s, sqrt(dlib_weight) d] (whose squared distances are
+        SFace's plus dlib_weight times dlib's: the untrained combination), then the orthogonal
+        Procrustes rotation that brings those 128-D vectors onto the photos' SFace vectors, so
+        the start is both the combination and comparable with SFace."""
+    w = np.zeros((x.shape[1], 128), np.float64)
     w[:128] = np.eye(128)
-    if init == "regress":
-        d, s = x[:, 128:].astype(np.float64), x[:, :128].astype(np.float64)
-        w[128:] = np.linalg.solve(d.T @ d + ridge * np.eye(d.shape[1]), d.T @ s)
-    elif init != "identity":
-        raise SystemExit(f"init must be identity or regress, not {init!r}")
-    return w
+    if cfg["init"] == "pca":
+        scale = np.r_[np.ones(128), np.full(128, np.sqrt(cfg["dlib_weight"]))]
+        xw = x.astype(np.float64) * scale
+        _, _, vt = np.linalg.svd(xw - xw.mean(0), full_matrices=False)
+        p = vt[:128].T
+        e = xw @ p
+        e /= np.linalg.norm(e, axis=1, keepdims=True)
+        u, _, vt2 = np.linalg.svd(e.T @ x[:, :128].astype(np.float64))
+        w = scale[:, None] * (p @ (u @ vt2))
+    elif cfg["init"] != "identity":
+        raise SystemExit(f"init must be identity or pca, not {cfg['init']!r}")
+    return w.astype(np.float32)
 
 
 def train(cfg: dict[str, Any], x: np.ndarray, labels: np.ndarray, evaluate: Any) -> dict[str, Any]:
@@ -86,7 +103,7 @@ def train(cfg: dict[str, Any], x: np.ndarray, labels: np.ndarray, evaluate: Any)
     rng = np.random.default_rng(cfg["seed"])
     ids, y = np.unique(labels, return_inverse=True)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    w = torch.from_numpy(initial_head(x, cfg["init"], cfg["ridge"])).requires_grad_(True)
+    w = torch.from_numpy(initial_head(x, cfg)).requires_grad_(True)
     b = torch.zeros(128, requires_grad=True)
     opt = torch.optim.Adam([w, b], lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     loss_fn = TripletLoss(cfg["margin"])
@@ -98,7 +115,7 @@ def train(cfg: dict[str, Any], x: np.ndarray, labels: np.ndarray, evaluate: Any)
         return {"W": w.detach().numpy().copy(), "b": b.detach().numpy().copy()}
 
     history = [{"epoch": 0, **evaluate(head())}]
-    best = (history[0]["view1_accuracy"] + history[0]["view1_mixed_accuracy"], 0, head())
+    best = (history[0]["view1_1-auc"] + history[0]["view1_mixed_1-auc"], 0, head())
     t0 = time.perf_counter()
     for epoch in range(1, cfg["epochs"] + 1):
         order = rng.permutation(len(ids))
@@ -119,12 +136,12 @@ def train(cfg: dict[str, Any], x: np.ndarray, labels: np.ndarray, evaluate: Any)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            stats.append(float(loss))
+            stats.append(float(loss.detach()))
         rec = {"epoch": epoch, "loss": float(np.mean(stats)), "seconds": time.perf_counter() - t0, **evaluate(head())}
         history.append(rec)
         print(json.dumps(rec), file=sys.stderr)
-        score = rec["view1_accuracy"] + rec["view1_mixed_accuracy"]
-        if score > best[0]:
+        score = rec["view1_1-auc"] + rec["view1_mixed_1-auc"]
+        if score < best[0]:
             best = (score, epoch, head())
     return {"head": best[2], "best_epoch": best[1], "history": history, "train_seconds": time.perf_counter() - t0}
 
