@@ -4,7 +4,6 @@ rewrites the job's ``assignments.json`` and contact sheet under the job's lock."
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from facenet.service.errors import ApiError
@@ -35,18 +34,12 @@ def name_cluster(service: Any, job_id: str, cluster_id: int, name: str) -> dict[
     return {"cluster": cluster.id, "name": name, "added": int(added), "face_ids": sorted(int(f.face_id) for f in new)}
 
 
-def _save(job: Any, run: Any) -> None:
-    from facenet.cluster.output import write_run
-    from facenet.cluster.sheet import write_sheet
-
-    write_run(job.out, run)
-    write_sheet(job.out, run)
-
-
 def merge_clusters(service: Any, job_id: str, cluster_id: int, into: int) -> dict[str, Any]:
     """Move every face of cluster ``cluster_id`` into cluster ``into`` (409 when both hold a face
-    of the same photo: one photo never shows one person twice)."""
-    from facenet.cluster.results import Cluster
+    of the same photo: one photo never shows one person twice). The job's folder, names and
+    sheet follow (:func:`facenet.cluster.edit.merge_clusters`)."""
+    from facenet.cluster.edit import CannotLinkError
+    from facenet.cluster.edit import merge_clusters as merge
     from facenet.cluster.run import load_run
 
     job, _ = service.jobs._done(job_id)
@@ -55,20 +48,18 @@ def merge_clusters(service: Any, job_id: str, cluster_id: int, into: int) -> dic
         src, dst = run.cluster(cluster_id), run.cluster(into)
         if src.id == dst.id:
             raise ApiError(422, "validation_error", "into: a cluster cannot be merged into itself")
-        shared = {f.sha256 for f in src.faces} & {f.sha256 for f in dst.faces}
-        if shared:
+        try:
+            merged = merge(job.out, src.id, dst.id)
+        except CannotLinkError:
             raise ApiError(409, "same_photo", f"clusters {src.id} and {dst.id} both hold a face of the same photo; "
-                                              "move one of those faces out first")
-        merged = Cluster(dst.id, dst.name, dst.faces + src.faces, dst.folder)
-        run.clusters = [merged if c.id == dst.id else c for c in run.clusters if c.id != src.id]
-        run.clusters.sort(key=lambda c: (-c.size, c.id))
-        _save(job, run)
+                                              "move one of those faces out first") from None
     return {"cluster": merged.id, "size": merged.size, "merged": src.id}
 
 
 def move_out(service: Any, job_id: str, key: str) -> dict[str, Any]:
-    """Take face ``key`` out of its cluster (it becomes unclustered; an emptied cluster goes)."""
-    from facenet.cluster.results import Cluster
+    """Take face ``key`` out of its cluster (it becomes unclustered; an emptied cluster goes),
+    with :func:`facenet.cluster.edit.move_face_out`."""
+    from facenet.cluster.edit import move_face_out
     from facenet.cluster.run import load_run
 
     job, _ = service.jobs._done(job_id)
@@ -79,9 +70,5 @@ def move_out(service: Any, job_id: str, key: str) -> dict[str, Any]:
         holder = next((c for c in run.clusters if any(f.key == key for f in c.faces)), None)
         if holder is None:
             raise ApiError(404, "face_not_found", f"no face {key[:80]!r} in job {job_id}")
-        face = next(f for f in holder.faces if f.key == key)
-        rest = Cluster(holder.id, holder.name, [f for f in holder.faces if f.key != key], holder.folder)
-        run.clusters = [rest if c.id == holder.id else c for c in run.clusters if c.id != holder.id or rest.faces]
-        run.unclustered = [*run.unclustered, replace(face, distance_to_centre=None)]
-        _save(job, run)
+        move_face_out(job.out, key)
     return {"key": key, "cluster": None, "from": holder.id, "changed": True}
