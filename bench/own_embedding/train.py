@@ -42,8 +42,8 @@ from common import best_accuracy, celeba_train, embed, lfw_rows, pairs, sqd  # n
 from facenet.weights import sha256_file  # noqa: E402
 
 PACKAGE_HEAD = Path(__file__).resolve().parents[2] / "src/facenet/models/weights/fused_head.npz"
-DEFAULTS = {"seed": 0, "margin": 0.2, "identities": 32, "epochs": 30, "lr": 1e-3, "mixed_weight": 1.0,
-            "weight_decay": 0.0, "init": "pca", "dlib_weight": 1.0}
+DEFAULTS = {"seed": 0, "margin": 0.2, "identities": 32, "epochs": 10, "lr": 1e-4, "mixed_weight": 1.0,
+            "weight_decay": 0.0, "init": "pca", "dlib_weight": 2.0}
 
 
 def view1(data: Path, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

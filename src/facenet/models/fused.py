@@ -1,5 +1,5 @@
-"""``fused``: the project's own 128-D embedding, a triplet-trained linear head over two
-permissively licensed pretrained networks, harmonic with SFace.
+"""``fused``: the project's own 128-D embedding, a linear head fitted here over two permissively
+licensed pretrained networks, harmonic with SFace.
 
 One aligned 112x112 crop (the SFace/ArcFace 5-point template) feeds both networks:
 
@@ -9,11 +9,15 @@ One aligned 112x112 crop (the SFace/ArcFace 5-point template) feeds both network
 
 (The CASIA Inception-ResNet-v1 was left out: its weights are for research use only, and it costs
 twice dlib's time on CPU.) Each network's vector is L2-normalised, the two are concatenated
-(256-D) and the head maps them to 128-D: ``normalise(x @ W + b)``. The head was trained on CelebA-wild (without the LFW
-identities) with the FaceNet triplet loss (alpha 0.2, semi-hard mining), plus the same loss on
-mixed triplets whose other two members are SFace embeddings, so that its embeddings compare with
-SFace's (the paper's harmonic embedding): ``bench/own_embedding/train.py``. The head (kilobytes)
-ships in this package under ``models/weights/``; every file is SHA-256 checked when loaded.
+(256-D) and the head maps them to 128-D: ``normalise(x @ W + b)``.
+
+The head was fitted on CelebA-wild (without the LFW identities) by ``bench/own_embedding/train.py``:
+the 128 principal directions of ``[s, sqrt(2) d]`` (whose squared distances are SFace's plus twice
+dlib's), rotated onto the photos' SFace vectors (orthogonal Procrustes), so that its embeddings
+compare with SFace's (the paper's harmonic embedding); the FaceNet triplet loss (alpha 0.2,
+semi-hard plus mixed SFace/new triplets) then fine-tunes it, and LFW View 1 picks the epoch (the
+shipped head is the one View 1 kept: see bench/own_embedding/README.md). The head (132 KB) ships
+in this package under ``models/weights/``; every file is SHA-256 checked when loaded.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from facenet.weights import WeightFile, verified_path
 HEAD = WeightFile(
     package="facenet",
     relpath="models/weights/fused_head.npz",
-    sha256="0" * 64,  # set by bench/own_embedding/train.py --install
+    sha256="1e7e1491b634d9fd93edc4d3e55c055ff0553e25214d79094525d264186f502c",  # train.py --install prints it
     pip="facenet (this project)",
     licence="MIT (this project); trained on features of the networks below",
 )
@@ -66,12 +70,16 @@ def _config() -> FusedConfig:
 
     return FusedConfig(
         name="fused",
-        description="facenet's own 128-D embedding: triplet-trained head over SFace + dlib ResNet-128, "
+        description="facenet's own 128-D embedding: a head fitted on CelebA-wild over SFace + dlib ResNet-128, "
         "harmonic with SFace (CelebA-wild)",
         input_size=(112, 112), channel_order="RGB", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
         embedding_size=128, weights=HEAD,
         licence="head MIT; SFace Apache-2.0; dlib ResNet CC0-1.0",
-        threshold=None, threshold_flip=None, threshold_source="",
+        # Calibrated on LFW View 1 (pairsDevTrain + pairsDevTest), never on View 2:
+        # bench/own_embedding/evaluate.py (ThresholdCalibrator, best accuracy).
+        threshold=1.1865, threshold_flip=None,
+        threshold_source="LFW View 1 (pairsDevTrain+pairsDevTest, 3,200 pairs), yunet detector; "
+        "best-accuracy threshold: 99.44% on View 1 (flip: not calibrated, the plain one is used)",
         components=(sface.WEIGHTS, DLIB_RESNET),
     )
 

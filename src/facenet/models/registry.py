@@ -23,7 +23,7 @@ SHARED_OPTIONS = ("backend", "threads", "batch_size", "device", "cache_dir")
 
 
 def _builtin() -> tuple[Entry[ModelConfig], ...]:
-    from facenet.models import facenet_irv1, sface, torch_models
+    from facenet.models import facenet_irv1, fused, sface, torch_models
 
     entries = [Entry(sface.SFACE.name, sface.SFACE, "facenet.models.sface:build")]
     entries += [Entry(c.name, c, "facenet.models.torch_models:build") for c in torch_models.CONFIGS]
@@ -31,6 +31,7 @@ def _builtin() -> tuple[Entry[ModelConfig], ...]:
                       aliases=("facenet-casia-irv1",)),
                 Entry(facenet_irv1.INCEPTION_RESNET_V1.name, facenet_irv1.INCEPTION_RESNET_V1,
                       "facenet.models.facenet_irv1:build")]
+    entries += [Entry(fused.FUSED.name, fused.FUSED, "facenet.models.fused:build")]
     return tuple(entries)
 
 
