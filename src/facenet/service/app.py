@@ -33,6 +33,7 @@ def create_app(config: ServiceConfig, *, pipeline_factory: Callable[[], Any] | N
 
     from facenet import __version__
     from facenet.service import routes_cluster, routes_gallery, routes_infer
+    from facenet.service.docs import mount_docs
     from facenet.service.errors import install_handlers
     from facenet.service.middleware import BodyLimitMiddleware, OriginMiddleware
     from facenet.service.service import Service
@@ -44,7 +45,7 @@ def create_app(config: ServiceConfig, *, pipeline_factory: Callable[[], Any] | N
         yield
         svc.close()
 
-    app = FastAPI(title="facenet", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="facenet", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Face detection, embeddings, verification, identification against a gallery, "
                               "enrolment and clustering. Every /api/v1 route needs an API key "
                               "(`facenet keys create --scope read|enrol|admin`), sent as `Authorization: Bearer <key>`.")
@@ -55,6 +56,7 @@ def create_app(config: ServiceConfig, *, pipeline_factory: Callable[[], Any] | N
     def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "model": svc.identity.model}
 
+    mount_docs(app)  # /docs from local Swagger UI files (no CDN)
     app.include_router(routes_infer.router)
     app.include_router(routes_gallery.router)
     app.include_router(routes_cluster.router)
