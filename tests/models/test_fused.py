@@ -36,7 +36,10 @@ def test_project_is_a_unit_norm_linear_map():
 
 
 def test_dlib_window_maps_the_arcface_template_onto_dlibs():
-    m = fused._sub_window(ARCFACE_112, fused.DLIB_150)
+    from facenet.align.similarity import estimate_similarity
+
+    m = fused.DLIB_WINDOW
+    np.testing.assert_allclose(m, estimate_similarity(ARCFACE_112, fused.DLIB_150), atol=1e-12)
     mapped = np.c_[ARCFACE_112, np.ones(5)] @ m.T
     assert np.abs(mapped - fused.DLIB_150).max() < 3.0  # a similarity fit of 5 points: close, not exact
     assert abs(np.linalg.det(m[:, :2])) > 1  # dlib's chip is a zoom into the 112 crop

@@ -52,6 +52,11 @@ DLIB_RESNET = WeightFile(
 #: Where the five YuNet landmarks land, on median over 60 LFW photos, in dlib's own 150x150 face
 #: chip (``get_face_chip_details(shape_5, 150, 0.25)``), (x, y), made left/right symmetric.
 DLIB_150 = np.array([[47.0, 45.6], [103.0, 45.6], [75.0, 77.1], [50.3, 102.7], [99.7, 102.7]])
+#: The least-squares similarity taking the 112x112 ArcFace template (facenet.align.crop.ARCFACE_112)
+#: onto DLIB_150, i.e. ``estimate_similarity(ARCFACE_112, DLIB_150)``, kept as a constant because
+#: models sit below align in the layers (tests/models/test_fused.py recomputes it).
+DLIB_WINDOW = np.array([[1.4914934235823654, -0.008278310927443794, -7.9674321758076445],
+                        [0.008278310927443794, 1.4914934235823651, -32.96334249299316]])
 
 #: Branch order of the concatenated features and their widths.
 BRANCHES = (("sface", 128), ("dlib", 128))
@@ -87,13 +92,6 @@ def _config() -> FusedConfig:
 FUSED = _config()
 
 
-def _sub_window(src_template: np.ndarray, dst_template: np.ndarray) -> np.ndarray:
-    """The 2x3 similarity matrix taking the 112x112 crop's template onto a network's own."""
-    from facenet.align.similarity import estimate_similarity
-
-    return estimate_similarity(src_template, dst_template)
-
-
 class FusedEmbedder(Embedder):
     """SFace + dlib features of one 112x112 ArcFace crop, through the trained head.
 
@@ -105,7 +103,6 @@ class FusedEmbedder(Embedder):
                  threads: int | None = None, batch_size: int = 32, cache_dir: Path | None = None) -> None:
         import dlib
 
-        from facenet.align.crop import ARCFACE_112
         from facenet.models import sface
 
         self.config = config
@@ -113,7 +110,7 @@ class FusedEmbedder(Embedder):
         self.sface = sface.build(sface.SFACE, backend=backend, threads=threads, batch_size=batch_size,
                                  cache_dir=cache_dir)
         self.dlib = dlib.face_recognition_model_v1(str(verified_path(DLIB_RESNET)))
-        self._m_dlib = _sub_window(ARCFACE_112, DLIB_150)
+        self._m_dlib = DLIB_WINDOW
         self.head = head
 
     def _warp(self, crops: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
