@@ -251,3 +251,18 @@ def test_bulk_add_is_one_change(store_factory, make_faces):
     with pytest.raises(ValueError, match="'subject' parameter"):
         s.bulk_add([("Dee", make_faces(1, seed=3)), ("", make_faces(1, seed=4))])
     assert len(s.subjects()) == 3, "a refused batch writes nothing"
+
+
+def test_sample_embeddings_is_a_seeded_subset(store_factory, make_faces):
+    s = store_factory()
+    ids = s.add_faces("Ann", make_faces(30))
+    s.remove_faces(ids[5:10])  # gaps in the ids
+    all_ids, all_emb, _ = s.all_embeddings()
+    got, emb, names = s.sample_embeddings(100)
+    assert got.tolist() == all_ids.tolist()  # no more faces than asked for: all of them
+    sub, sub_emb, sub_names = s.sample_embeddings(8, seed=1)
+    assert 1 <= len(sub) <= 8 and set(sub.tolist()) <= set(all_ids.tolist()) and sub_names == ["Ann"] * len(sub)
+    assert sub_emb.shape == (len(sub), all_emb.shape[1]) and sub_emb.dtype == np.float32
+    assert s.sample_embeddings(8, seed=1)[0].tolist() == sub.tolist()  # the same gallery and seed: the same faces
+    pos = {int(i): k for k, i in enumerate(all_ids)}
+    assert _close(store_factory, sub_emb, all_emb[[pos[int(i)] for i in sub]])

@@ -11,8 +11,8 @@ Either model is then adapted to the gallery's own people (:func:`adapt_impostor_
 enrolled face against the other people's faces gives the location and scale of non-mated
 distances), and solved for the FPIR target at the gallery's size and faces per person. The
 adaptation is recomputed only when the gallery has grown or shrunk by more than
-``REFRESH_SHARE`` of its faces since the last one (reading every embedding of a million-face
-gallery after each enrolment would cost seconds for a change in the fourth decimal).
+``REFRESH_SHARE`` of its faces since the last one, from a seeded sample of ``ADAPT_SAMPLE``
+faces (a million-face gallery is not read whole to open it).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from facenet.gallery.store import GalleryStore, ModelIdentity
 
 #: Meta key of an impostor model stored by ``facenet calibrate --gallery``.
 META_IMPOSTOR = "identify_impostor_model"
+#: Faces read for the adaptation (its probes and comparisons are sampled from these).
+ADAPT_SAMPLE = 6000
 #: Share of faces added or removed after which the adaptation is computed again.
 REFRESH_SHARE = 0.02
 
@@ -72,8 +74,8 @@ class AutoThreshold:
         if base is None:
             return None
         model, desc = base
-        if n_faces:
-            _, emb, owners = self.store.all_embeddings()
+        if n_faces:  # a seeded sample: adaptation compares at most ADAPT_SAMPLE faces anyway
+            _, emb, owners = self.store.sample_embeddings(ADAPT_SAMPLE)
             model = adapt_impostor_model(model, emb, owners)
         self._cache = _Adapted(n_faces, model, desc)
         return self._cache

@@ -39,6 +39,7 @@ from facenet.gallery.store import (
     check_meta_key,
     check_new_faces,
     check_subject_name,
+    sample_face_ids,
     subject_not_found,
 )
 from facenet.validation import check_scalar, check_type
@@ -294,6 +295,22 @@ class PostgresStore:
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         vecs = np.stack([r[1] for r in rows]) if rows else np.zeros((0, d), np.float32)
         return ids, vecs, [r[2] for r in rows]
+
+    def sample_embeddings(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """At most ``n`` faces, a seeded sample (all when there are no more): see the store contract."""
+        with self._tx() as conn, conn.cursor(binary=True) as cur:
+            lo, hi, count = cur.execute("SELECT min(id), max(id), count(*) FROM faces").fetchone()
+            ids = sample_face_ids(int(lo or 0), int(hi or 0), int(count), n, seed)
+            if ids is None:
+                rows = None
+            else:
+                rows = cur.execute("SELECT f.id, f.embedding, s.name FROM faces f JOIN subjects s ON s.id = f.subject_id "
+                                   "WHERE f.id = ANY(%s) ORDER BY f.id", (ids,)).fetchall()[:n]
+        if rows is None:
+            return self.all_embeddings()
+        d = self.identity.embedding_size
+        vecs = np.stack([r[1] for r in rows]) if rows else np.zeros((0, d), np.float32)
+        return np.fromiter((r[0] for r in rows), np.int64, len(rows)), vecs, [r[2] for r in rows]
 
     def rename(self, old: str, new: str) -> None:
         old, new = check_subject_name(old, "old", "PostgresStore.rename"), check_subject_name(new, "new", "PostgresStore.rename")

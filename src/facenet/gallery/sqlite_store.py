@@ -46,6 +46,7 @@ from facenet.gallery.store import (
     check_meta_key,
     check_new_faces,
     check_subject_name,
+    sample_face_ids,
     subject_not_found,
 )
 from facenet.validation import check_option, check_scalar, check_type
@@ -327,6 +328,22 @@ class SQLiteStore:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         emb = decode([r[1] for r in rows], self.identity.embedding_size, self.quantize, self.location)
         return ids, emb, [r[2] for r in rows]
+
+    def sample_embeddings(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """At most ``n`` faces, a seeded sample (all when there are no more): see the store contract."""
+        with self._read() as conn:
+            lo, hi, count = conn.execute("SELECT min(id), max(id), count(*) FROM faces").fetchone()
+            ids = sample_face_ids(int(lo or 0), int(hi or 0), int(count), n, seed)
+            if ids is None:
+                return self.all_embeddings()
+            rows = []
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                rows += conn.execute(f"SELECT f.id, f.embedding, s.name FROM faces f JOIN subjects s ON s.id = f.subject_id "
+                                     f"WHERE f.id IN ({','.join('?' * len(chunk))}) ORDER BY f.id", chunk).fetchall()
+        rows = rows[:n]
+        emb = decode([r[1] for r in rows], self.identity.embedding_size, self.quantize, self.location)
+        return np.fromiter((r[0] for r in rows), np.int64, len(rows)), emb, [r[2] for r in rows]
 
     def rename(self, old: str, new: str) -> None:
         """Rename a subject (SubjectExistsError when ``new`` is taken; same name: nothing happens)."""

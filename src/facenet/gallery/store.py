@@ -174,6 +174,11 @@ class GalleryStore(Protocol):
         index is built from."""
         ...
 
+    def sample_embeddings(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """At most ``n`` faces drawn without replacement, the same ones for the same gallery and
+        seed (all of them when there are no more than ``n``): like :meth:`all_embeddings`."""
+        ...
+
     def rename(self, old: str, new: str) -> None: ...
 
     def merge(self, source: str, target: str) -> int:
@@ -258,3 +263,14 @@ def check_new_faces(faces: Sequence[NewFace], identity: ModelIdentity, owner: st
         raise ValueError(f"Face {bad[0]} has an embedding of L2 norm {norms[bad[0]]:.4f}; gallery embeddings must be "
                          f"unit length (normalise them first).")
     return out
+
+
+def sample_face_ids(lo: int, hi: int, count: int, n: int, seed: int) -> list[int] | None:
+    """Seeded candidate face ids for :meth:`GalleryStore.sample_embeddings` between ``lo`` and
+    ``hi`` (ids may have gaps: a few more are drawn), or None when all ``count`` faces fit in n."""
+    if count <= n:
+        return None
+    rng = np.random.default_rng(seed)
+    span = hi - lo + 1
+    want = min(span, int(n * span / max(count, 1)) + 1)
+    return sorted(int(v) + lo for v in rng.choice(span, want, replace=False))
