@@ -209,7 +209,7 @@ def check_subject_name(name: Any, param: str = "name", owner: str | None = None)
     if len(stripped) > MAX_NAME_LENGTH:
         raise ValueError(f"{where} must be a name of at most {MAX_NAME_LENGTH} characters. "
                          f"Got {len(stripped)} characters instead.")
-    if any(not ch.isprintable() and ch != " " for ch in stripped):
+    if not stripped.isprintable():  # str.isprintable counts a space as printable: the same rule, in C
         raise ValueError(f"{where} must be a name without control characters. Got {name!r} instead.")
     return stripped
 
