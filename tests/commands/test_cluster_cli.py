@@ -100,3 +100,14 @@ def test_unknown_cluster_is_a_usage_error(photos, tmp_path, capsys):
     assert _cluster(capsys, str(photos), "--out", str(out))[0] == 0
     assert main(["cluster", "name", str(out), "17", "Ada"]) == 2
     assert "No cluster 17" in capsys.readouterr().err
+
+
+def test_every_method_runs_from_the_command_line(photos, tmp_path, capsys):
+    for method, extra in (("graph", []), ("agglomerative", []), ("dbscan", []), ("hdbscan", []), ("kmeans", ["--k", "2"])):
+        out = tmp_path / method
+        rc = main(["cluster", str(photos), "--out", str(out), "--method", method, *extra, "--no-progress", "--json"])
+        cap = capsys.readouterr()
+        assert rc == 0, (method, cap.err)
+        assert (out / "index.html").is_file() and json.loads(cap.out)["settings"]["method"] == method
+    assert main(["cluster", str(photos), "--out", str(tmp_path / "h"), "--method", "hdbscan", "--threshold", "1.0"]) == 2
+    assert "hdbscan takes no distance threshold" in capsys.readouterr().err

@@ -157,6 +157,11 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
 def _resolve_threshold(model: str, method: str, threshold: float | None) -> tuple[float | None, str]:
     if method == "kmeans":
         return None, "none (kmeans takes k)"
+    if method == "hdbscan":
+        if threshold is not None:
+            raise UsageError("--threshold: hdbscan takes no distance threshold (it chooses its own cluster "
+                             "densities); leave it out, or use --method graph")
+        return None, "none (hdbscan chooses its own densities)"
     if threshold is not None:
         return threshold, "given"
     from facenet.cluster.threshold import default_threshold
