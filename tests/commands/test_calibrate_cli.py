@@ -179,3 +179,15 @@ def test_calibration_errors_with_a_gallery(lfw_dir: Path, tmp_path: Path, capsys
     capsys.readouterr()
     assert main(["verify", photo, photo, "--gallery", empty]) == 2
     assert "no stored calibration" in capsys.readouterr().err
+
+
+def test_preset_picks_the_embedder(lfw_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    from facenet.commands.common import PRESETS
+
+    a = lfw_dir / "George_W_Bush" / "George_W_Bush_0001.jpg"
+    b = lfw_dir / "George_W_Bush" / "George_W_Bush_0002.jpg"
+    assert main(["verify", str(a), str(b), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == PRESETS["fast"] == "sface"
+    assert main(["verify", str(a), str(b), "--preset", "accurate", "--embedder", "sface", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "sface"  # --embedder wins
+    assert main(["verify", str(a), str(b), "--preset", "nope"]) == 2

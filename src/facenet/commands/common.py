@@ -20,11 +20,17 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from facenet.errors import FacenetError, ItemError, UsageError
 
+#: --preset: the embedder each one uses (``--embedder`` wins when given).
+PRESETS = {"fast": "sface", "accurate": "fused"}
+
 
 def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pipeline")
     g.add_argument("--detector", default="yunet", help="face detector: yunet (default) or mtcnn")
-    g.add_argument("--embedder", default="sface", help="embedding model (see `facenet models`)")
+    g.add_argument("--embedder", default=None, help="embedding model (see `facenet models`; default: the preset's)")
+    g.add_argument("--preset", choices=sorted(PRESETS), default="fast",
+                   help="fast (default): YuNet + SFace; accurate: YuNet + fused (SFace + dlib ResNet, "
+                        "comparable with SFace; about 4.6x slower)")
     g.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     g.add_argument("--backend", default=None, choices=["opencv", "onnxruntime"],
                    help="inference engine for ONNX embedders (default opencv); PyTorch models ignore it")
@@ -37,7 +43,7 @@ def build_pipeline(args: argparse.Namespace) -> Any:
     from facenet.pipeline import FacePipeline
 
     kwargs = {"backend": args.backend} if args.backend else {}
-    return FacePipeline(detector=args.detector, embedder=args.embedder, flip=args.flip,
+    return FacePipeline(detector=args.detector, embedder=args.embedder or PRESETS[args.preset], flip=args.flip,
                         threshold=args.threshold, **kwargs)
 
 

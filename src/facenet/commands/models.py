@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
                      "embedding_size": None, "weights": [w.source for w in c.weights], "licence": c.licence, "_w": c.weights})
     for name in list_models():
         c = model_config(name)
-        ws = (c.weights,) if c.weights else ()
+        ws = ((c.weights,) if c.weights else ()) + tuple(w for w in getattr(c, "components", ()) if w != c.weights)
         rows.append({"kind": "embedder", "name": name, "description": c.description, "input_size": f"{c.input_size[0]}x{c.input_size[1]}",
                      "embedding_size": c.embedding_size, "threshold": c.threshold, "weights": [w.source for w in ws],
                      "licence": c.licence, "_w": ws, **_complexity(name, c.input_size)})
