@@ -35,7 +35,8 @@ COMMANDS = (detect, embed, verify, matrix, evaluate, calibrate, enroll, identify
 def build_parser() -> argparse.ArgumentParser:
     from facenet import __version__
 
-    parser = argparse.ArgumentParser(prog="facenet", description="Face detection, alignment, embeddings, verification, recognition (galleries), clustering, evaluation and an HTTP service.")
+    parser = argparse.ArgumentParser(prog="facenet", description="Face detection, alignment, embeddings, verification, "
+                                     "recognition (galleries), clustering, evaluation and an HTTP service.")
     parser.add_argument("--version", action="version", version=f"facenet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in COMMANDS:
