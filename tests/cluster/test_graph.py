@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+from pathlib import Path
+
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cluster_helpers import people  # noqa: E402
+from cluster_helpers import same_partition as _same_partition  # noqa: E402
 
 from facenet.cluster import graph
 from facenet.cluster.constraints import has_conflicts
 
-
-def _people(rng, n_people=6, per=5, spread=0.25, dim=16):
-    centres = rng.normal(size=(n_people, dim))
-    x = np.repeat(centres, per, axis=0) + spread * rng.normal(size=(n_people * per, dim))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32), np.repeat(np.arange(n_people), per)
-
-
-def _same_partition(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return np.array_equal(a[:, None] == a[None, :], b[:, None] == b[None, :])
+_people = functools.partial(people, n_people=6, per=5, spread=0.25, dim=16)
 
 
 def _sq(x):

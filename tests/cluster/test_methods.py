@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cluster_helpers import people as _people  # noqa: E402
+from cluster_helpers import same_partition as _same_partition  # noqa: E402
 
 from facenet.cluster import methods
 from facenet.cluster.constraints import has_conflicts
 from facenet.cluster.methods import METHODS, ClusterResult, TooLargeError, cluster_embeddings, finish_labels
 from facenet.errors import UncalibratedError, UsageError
-
-
-def _people(seed=0, n_people=4, per=6, spread=0.12, dim=32):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(n_people, dim))
-    x = np.repeat(centres, per, axis=0) + spread * rng.normal(size=(n_people * per, dim))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32), np.repeat(np.arange(n_people), per)
-
-
-def _same_partition(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return np.array_equal(a[:, None] == a[None, :], b[:, None] == b[None, :])
 
 
 def _kw(method):
@@ -40,7 +34,7 @@ def test_every_method_finds_the_people(method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_obeys_cannot_link(method):
-    x, who = _people(seed=1)
+    x, who = _people(1)
     groups = np.arange(len(x))
     groups[[0, 1]] = 100  # two faces of person 0 in one photo
     groups[[6, 12, 18]] = 200  # persons 1, 2, 3 together in one photo: fine
@@ -53,7 +47,7 @@ def test_every_method_obeys_cannot_link(method):
 
 
 def test_graph_partitions_and_calibrated_default():
-    x, who = _people(seed=2)
+    x, who = _people(2)
     for part in ("average", "components", "whispers"):
         r = cluster_embeddings(x, threshold=0.8, partition=part, neighbors=5)
         assert _same_partition(r.labels, who) and r.options == {"neighbors": 5, "partition": part}
@@ -63,7 +57,7 @@ def test_graph_partitions_and_calibrated_default():
 
 
 def test_labels_largest_first_and_min_size():
-    x, _ = _people(seed=3, n_people=3, per=4)
+    x, _ = _people(3, n_people=3, per=4)
     x = np.concatenate([x[:4], x[4:7], x[8:9]])  # clusters of 4, 3, 1
     r = cluster_embeddings(x, threshold=0.8, min_size=2)
     assert r.labels.tolist() == [0, 0, 0, 0, 1, 1, 1, -1]
@@ -107,7 +101,7 @@ def test_quadratic_methods_refuse_large_inputs(monkeypatch):
 
 
 def test_hdbscan_takes_no_threshold_and_dbscan_noise_is_unclustered():
-    x, _ = _people(seed=5)
+    x, _ = _people(5)
     with pytest.raises(ValueError, match="must be None for method 'hdbscan'"):
         cluster_embeddings(x, method="hdbscan", threshold=1.0)
     far = np.eye(32, dtype=np.float32)[:1]  # a face far from everyone: DBSCAN noise with min_samples 2
