@@ -19,6 +19,7 @@ import numpy as np
 
 from facenet.data.images import ImageInput, describe_source
 from facenet.errors import FacenetError, ItemError
+from facenet.gallery.auto_threshold import META_IMPOSTOR
 from facenet.gallery.results import UNKNOWN, Candidate, EnrolResult, Identification, ImageIdentification
 from facenet.gallery.store import GalleryStore, ModelIdentity, NewFace, SubjectNotFoundError
 from facenet.pipeline import FacePipeline
@@ -151,7 +152,7 @@ class Gallery:
             return float(fixed), self.store.get_meta(META_THRESHOLD_SOURCE) or "set by the user"
         fpir_raw = self.store.get_meta(META_FPIR) or ""
         key = (self.store.generation(), fpir_raw, self.store.get_meta(META_VERIFICATION) or "",
-               self.store.get_meta("identify_impostor_model") or "")
+               self.store.get_meta(META_IMPOSTOR) or "")
         if self._threshold_cache is not None and self._threshold_cache[0] == key:
             return self._threshold_cache[1]
         value = self._threshold_now(float(fpir_raw or DEFAULT_FPIR))
@@ -210,7 +211,7 @@ class Gallery:
             ModelIdentity.from_dict(made_by).check_same(self.identity, what="this calibration")
         self.store.set_meta(META_VERIFICATION, json.dumps(verification, sort_keys=True))
         if impostor_model is not None:
-            self.store.set_meta("identify_impostor_model", json.dumps(impostor_model.to_dict(), separators=(",", ":")))
+            self.store.set_meta(META_IMPOSTOR, json.dumps(impostor_model.to_dict(), separators=(",", ":")))
         self._threshold_cache = None
         invalidate = getattr(self._auto, "invalidate", None)
         if invalidate is not None:
