@@ -30,8 +30,10 @@ MAX_PROBES = 1024  # (loc, scale) pairs kept in a shipped model (its shape G use
 
 
 
-def embed_folder(pipe: Any, root: Path, cache_dir: Path, name: str, chunk: int = 64) -> dict[str, np.ndarray]:
-    """Every image under root/<identity>/: plain and mirrored embeddings, face_found, labels."""
+def embed_folder(pipe: Any, root: Path, cache_dir: Path, name: str, chunk: int = 64,
+                 mirror: bool = True) -> dict[str, np.ndarray]:
+    """Every image under root/<identity>/: plain and (unless ``mirror`` is False) mirrored
+    embeddings, face_found, labels."""
     from tqdm import tqdm
 
     paths = list(iter_images(root))
@@ -39,7 +41,7 @@ def embed_folder(pipe: Any, root: Path, cache_dir: Path, name: str, chunk: int =
     cfg = pipe.embedder.config
     det = getattr(pipe.detector, "name", type(pipe.detector).__name__)
     key = f"{det}_{cfg.name}_{(cfg.weights.sha256 if cfg.weights else '')[:12]}_{hashlib.sha256(chr(10).join(rel).encode()).hexdigest()[:16]}"
-    cache = cache_dir / f"{name}_{key}.npz"
+    cache = cache_dir / f"{name}_{key}{'' if mirror else '_plain'}.npz"
     if cache.exists():
         z = np.load(cache)
         return {k: z[k] for k in z.files}
@@ -49,10 +51,11 @@ def embed_folder(pipe: Any, root: Path, cache_dir: Path, name: str, chunk: int =
     for i in tqdm(range(0, n, chunk), desc=name, unit="chunk", leave=False):
         pc = pipe.cropper.crop_primary(paths[i : i + chunk])
         emb[i : i + len(pc)] = pipe.embedder.embed_faces(pc.crops)
-        mir[i : i + len(pc)] = pipe.embedder.embed_faces(np.ascontiguousarray(pc.crops[:, :, ::-1]))
+        if mirror:
+            mir[i : i + len(pc)] = pipe.embedder.embed_faces(np.ascontiguousarray(pc.crops[:, :, ::-1]))
         found[i : i + len(pc)] = pc.face_found
-    out = {"paths": np.array(rel), "labels": np.array([p.parent.name for p in paths]), "plain": emb, "mirror": mir,
-           "face_found": found, "seconds": np.float64(time.perf_counter() - t0)}
+    out = {"paths": np.array(rel), "labels": np.array([p.parent.name for p in paths]), "plain": emb,
+           **({"mirror": mir} if mirror else {}), "face_found": found, "seconds": np.float64(time.perf_counter() - t0)}
     save_npz(cache, out)
     return out
 

@@ -4,8 +4,8 @@ never-enrolled strangers; TPIR at FPIR 1e-2 and 1e-3 at the threshold the strang
 
     .venv/bin/python bench/own_embedding/identify_lfw.py --data ../shared/data --out out/identify
 
-Plain embeddings only (no mirror: ~18 min for 13,233 photos on 2 cores), cached in
-OUT/lfw_yunet_fused_plain.npz. The margin score uses SFace's CelebA-wild choice (0.75, 10 people),
+Plain embeddings only (no mirror: ~18 min for 13,233 photos on 2 cores), cached in OUT by
+bench/identify_common.py's ``embed_folder``. The margin score uses SFace's CelebA-wild choice (0.75, 10 people),
 not one chosen for fused.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,33 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import identify_common as C  # noqa: E402  (bench/ on the path first)
 
 
-def embed(root: Path, cache: Path) -> dict[str, np.ndarray]:
-    from facenet.data.files import iter_images
-    from facenet.pipeline import FacePipeline
-
-    if cache.exists():
-        z = np.load(cache)
-        return {k: z[k] for k in z.files}
-    paths = list(iter_images(root))
-    pipe = FacePipeline("yunet", "fused")
-    emb, found = np.zeros((len(paths), 128), np.float32), np.zeros(len(paths), bool)
-    t0 = time.perf_counter()
-    for i in range(0, len(paths), 64):
-        pc = pipe.cropper.crop_primary(paths[i:i + 64])
-        emb[i:i + len(pc)], found[i:i + len(pc)] = pipe.embedder.embed_faces(pc.crops), pc.face_found
-    out = {"plain": emb, "face_found": found, "labels": np.array([p.parent.name for p in paths]),
-           "paths": np.array([str(p.relative_to(root)) for p in paths]), "seconds": np.array(time.perf_counter() - t0)}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **out)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("out/identify"))
     args = ap.parse_args(argv)
-    z = embed(args.data / "lfw", args.out / "lfw_yunet_fused_plain.npz")
+    from facenet.pipeline import FacePipeline
+
+    z = C.embed_folder(FacePipeline("yunet", "fused"), args.data / "lfw", args.out, "lfw", mirror=False)
     lab, paths, x = z["labels"].astype(str), z["paths"].astype(str), z["plain"]
     names, counts = np.unique(lab, return_counts=True)
     g, mated, non = C.split_protocol(lab, paths, names[counts >= 2], 1, names[counts == 1])
