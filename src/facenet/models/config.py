@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from facenet.weights import WeightFile
 
@@ -20,6 +20,12 @@ class ModelConfig:
     threshold: squared-L2 distance below which two faces are called the same person, calibrated
         on LFW View 1 (see ``threshold_source``); None when not calibrated.
     threshold_flip: the same with flip test-time augmentation (distances shrink a little).
+    compatible_with: the models whose embeddings this one's may be compared with (a harmonic
+        embedding, trained to share their space), each with the squared-L2 threshold for such a
+        mixed pair (one embedding from each model), chosen on LFW View 1 like ``threshold``.
+        Given as a dict (``{"sface": 1.3322}``), kept as sorted (name, threshold) pairs. Mixed
+        pairs are of plain embeddings (flip off on both sides): the threshold was not measured
+        with flip. A gallery made by one of these models accepts this one's queries and faces.
     """
 
     name: str
@@ -35,6 +41,16 @@ class ModelConfig:
     threshold_flip: Optional[float] = None
     threshold_source: str = ""
     template: str = "arcface_112"
+    compatible_with: "tuple[tuple[str, float], ...] | Mapping[str, float]" = ()
+
+    def __post_init__(self) -> None:
+        pairs = self.compatible_with
+        items = pairs.items() if isinstance(pairs, Mapping) else pairs
+        object.__setattr__(self, "compatible_with", tuple(sorted((str(k), float(v)) for k, v in items)))
+
+    def mixed_threshold(self, other: str) -> Optional[float]:
+        """The declared threshold of a mixed pair with model ``other`` (None: not declared)."""
+        return dict(self.compatible_with).get(other)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

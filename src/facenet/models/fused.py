@@ -86,6 +86,7 @@ def _config() -> FusedConfig:
         threshold_source="LFW View 1 (pairsDevTrain+pairsDevTest, 3,200 pairs), yunet detector; "
         "best-accuracy threshold: 99.44% on View 1 (flip: not calibrated, the plain one is used)",
         components=(sface.WEIGHTS, DLIB_RESNET),
+        compatible_with={"sface": 1.3322},  # mixed pairs, both ways, LFW View 1: bench/own_embedding/mixed_threshold.py
     )
 
 
