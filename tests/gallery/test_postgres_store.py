@@ -271,20 +271,21 @@ def test_schema_versions_and_migrations(store: PostgresStore, pg_url: str, galle
     store.add_faces("Ada", [NewFace(unit(np.random.default_rng(4), 1)[0])])
     calls = []
 
-    def v2(conn, ident, dim) -> None:  # a later layout: one more column
+    def later(conn, ident, dim) -> None:  # a later layout: one more column
         calls.append(dim)
         conn.execute(pg_schema.psycopg().sql.SQL("ALTER TABLE {}.faces ADD COLUMN quality real").format(ident))
 
-    monkeypatch.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS + ((2, v2),))
-    monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", 2)
+    now = pg_schema.SCHEMA_VERSION
+    monkeypatch.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS + ((now + 1, later),))
+    monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", now + 1)
     with PostgresStore.open(pg_url, IDENTITY, gallery_name) as s:
         assert [x.name for x in s.subjects()] == ["Ada"]
     with PostgresStore.open(pg_url, IDENTITY, gallery_name):
         pass
     assert calls == [D]  # migrated once
-    assert _sql(pg_url, f"SELECT schema_version FROM {schema}.gallery") == [(2,)]
+    assert _sql(pg_url, f"SELECT schema_version FROM {schema}.gallery") == [(now + 1,)]
     assert _sql(pg_url, "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND column_name = 'quality'", [schema])
-    monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", now)
     with pytest.raises(GalleryError, match="newer than this facenet reads"):
         PostgresStore.open(pg_url, IDENTITY, gallery_name)
 

@@ -10,8 +10,11 @@ Gallery ``NAME`` is the schema ``facenet_NAME`` of its database; it holds:
 - ``subjects``: id, name (unique), created.
 - ``faces``: id, subject_id (-> subjects, ON DELETE CASCADE), embedding ``vector(D)``,
   photo_sha256 (NULL for a bare embedding: never a duplicate), box ``real[4]`` (NaN: unknown),
-  source, created; ``UNIQUE (subject_id, photo_sha256)``; an HNSW index (``vector_ip_ops``: the
-  embeddings are unit vectors, so inner product orders like L2).
+  source, created, model_id (-> models); ``UNIQUE (subject_id, photo_sha256)``; an HNSW index
+  (``vector_ip_ops``: the embeddings are unit vectors, so inner product orders like L2).
+- ``models`` (v2): id, identity (canonical JSON, ModelIdentity.key, unique): every model that made
+  a face; id 1 is the one the gallery was made with. v1 -> v2 adds it and ``faces.model_id``
+  (default 1: every face of a v1 gallery is the gallery's model's).
 
 Times are seconds since the epoch, by the server's clock. All values go as query parameters;
 the schema name (checked against ``[a-z][a-z0-9_]*``) is composed with ``psycopg.sql.Identifier``.
@@ -31,7 +34,7 @@ from facenet.gallery.store import GalleryError
 from facenet.validation import check_type
 
 #: Version of this backend's table layout; older galleries are migrated forward when opened.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_PREFIX = "facenet_"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 #: The server's clock, as the ``created`` columns store it.
@@ -78,8 +81,37 @@ def _create_v1(conn: Any, schema: Any, dim: int) -> None:
         conn.execute(sql.SQL(stmt).format(s=schema, d=sql.Literal(int(dim))))
 
 
+def _models_v2(conn: Any, schema: Any, dim: int) -> None:
+    """Per-face model identity: the models table (the gallery's identity as id 1, when the gallery
+    row exists already) and faces.model_id."""
+    from facenet.gallery.store import ModelIdentity
+
+    sql = psycopg().sql
+    conn.execute(sql.SQL("CREATE TABLE {}.models (id integer PRIMARY KEY, identity text NOT NULL UNIQUE)").format(schema))
+    row = conn.execute(sql.SQL("SELECT identity FROM {}.gallery").format(schema)).fetchone()
+    if row is not None:
+        conn.execute(sql.SQL("INSERT INTO {}.models (id, identity) VALUES (1, %s)").format(schema),
+                     [ModelIdentity.from_dict(row[0]).key()])
+    conn.execute(sql.SQL("ALTER TABLE {0}.faces ADD COLUMN model_id integer NOT NULL DEFAULT 1 "
+                         "REFERENCES {0}.models (id)").format(schema))
+    conn.execute(sql.SQL("CREATE INDEX faces_by_model ON {}.faces (model_id)").format(schema))
+
+
+def model_ids(conn: Any, keys: Any) -> list[int]:
+    """Inside a write transaction (the gallery row locked): the models-table id of each
+    identity key (ModelIdentity.key()), added when new."""
+    ids: dict[str, int] = {}
+    for key in dict.fromkeys(keys):
+        row = conn.execute("SELECT id FROM models WHERE identity = %s", [key]).fetchone()
+        if row is None:
+            row = conn.execute("INSERT INTO models (id, identity) SELECT coalesce(max(id), 0) + 1, %s FROM models "
+                               "RETURNING id", [key]).fetchone()
+        ids[key] = int(row[0])
+    return [ids[k] for k in keys]
+
+
 #: (version, step(conn, schema Identifier, embedding size)): the step that brings a gallery to it.
-MIGRATIONS: tuple[tuple[int, Callable[[Any, Any, int], None]], ...] = ((1, _create_v1),)
+MIGRATIONS: tuple[tuple[int, Callable[[Any, Any, int], None]], ...] = ((1, _create_v1), (2, _models_v2))
 
 
 def migrate(conn: Any, schema: Any, dim: int, version: int) -> int:

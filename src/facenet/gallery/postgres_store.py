@@ -28,6 +28,7 @@ import numpy as np
 from facenet.gallery import pg_bulk, pg_search
 from facenet.gallery import pg_schema as schema_mod
 from facenet.gallery.index import SubjectHit
+from facenet.gallery.pg_models import PostgresModels
 from facenet.gallery.pg_schema import NOW, SCHEMA_PREFIX, Vec, closing_on_error, connect, first_line, split_url
 from facenet.gallery.store import (
     FaceRecord,
@@ -39,7 +40,7 @@ from facenet.gallery.store import (
     check_meta_key,
     check_new_faces,
     check_subject_name,
-    sample_face_ids,
+    face_models,
     subject_not_found,
 )
 from facenet.validation import check_scalar, check_type
@@ -49,15 +50,15 @@ from facenet.validation import check_scalar, check_type
 #: index of pg_schema.HNSW_M / HNSW_EF_CONSTRUCTION, 500 is the smallest of 400/500/600/800 that
 #: reached recall@1 0.99 on the tuning queries at 100,000 faces.
 DEFAULT_EF_SEARCH = 500
-_FACE_SQL = ("SELECT f.id, s.name, f.embedding, f.photo_sha256, f.box, f.source, f.created "
-             "FROM faces f JOIN subjects s ON s.id = f.subject_id")
+_FACE_SQL = ("SELECT f.id, s.name, f.embedding, f.photo_sha256, f.box, f.source, f.created, m.identity "
+             "FROM faces f JOIN subjects s ON s.id = f.subject_id JOIN models m ON m.id = f.model_id")
 
 
 class _GalleryExists(GalleryError):
     """create() of a gallery that is there already."""
 
 
-class PostgresStore:
+class PostgresStore(PostgresModels):
     """A :class:`~facenet.gallery.store.GalleryStore` in a PostgreSQL database with pgvector.
 
     Use :meth:`create` / :meth:`open` (not the constructor). ``location`` is the URL with the
@@ -106,6 +107,7 @@ class PostgresStore:
                 conn.execute(sql.SQL("INSERT INTO {}.gallery (name, schema_version, identity, created) "
                                      "VALUES (%s, %s, %s, " + NOW + ")").format(ident),
                              [name, version, json.dumps(identity.to_dict())])
+                conn.execute(sql.SQL("INSERT INTO {}.models (id, identity) VALUES (1, %s)").format(ident), [identity.key()])
                 conn.execute(sql.SQL("INSERT INTO {0}.meta (key, value) SELECT 'created', created::text FROM {0}.gallery "
                                      "UNION ALL VALUES ('identity', %s), ('quantize', 'none'), ('gallery_uid', %s)").format(ident),
                              [json.dumps(identity.to_dict()), uuid.uuid4().hex])
@@ -217,8 +219,9 @@ class PostgresStore:
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> FaceRecord:
-        fid, name, emb, sha, box, source, created = row
-        return FaceRecord(int(fid), name, emb, sha or "", np.asarray(box, np.float32), source, float(created))
+        fid, name, emb, sha, box, source, created, model = row
+        return FaceRecord(int(fid), name, emb, sha or "", np.asarray(box, np.float32), source, float(created),
+                          ModelIdentity.from_key(model))
 
     # ------------------------------------------------------------------ GalleryStore
 
@@ -231,8 +234,10 @@ class PostgresStore:
         subject = check_subject_name(subject, "subject", owner)
         check_type(create, "create", bool, owner=owner, what="a bool")
         emb = check_new_faces(faces, self.identity, owner)
-        rows = [(Vec(e), f.photo_sha256.lower() or None, [float(b) for b in f.box], f.source) for e, f in zip(emb, faces)]
+        keys = [m.key() for m in face_models(faces, self.identity)]
         with self._tx(write=True) as conn:
+            rows = [(Vec(e), f.photo_sha256.lower() or None, [float(b) for b in f.box], f.source, mid)
+                    for e, f, mid in zip(emb, faces, schema_mod.model_ids(conn, keys))]
             sid = self._subject_id(conn, subject, missing_ok=create)
             created = sid is None
             if sid is None:
@@ -241,8 +246,8 @@ class PostgresStore:
             ids: list[int] = []
             if rows:
                 with conn.cursor() as cur:
-                    cur.executemany("INSERT INTO faces (subject_id, embedding, photo_sha256, box, source, created) "
-                                    "VALUES (%s, %b, %s, %s, %s, " + NOW + ") "
+                    cur.executemany("INSERT INTO faces (subject_id, embedding, photo_sha256, box, source, created, model_id) "
+                                    "VALUES (%s, %b, %s, %s, %s, " + NOW + ", %s) "
                                     "ON CONFLICT (subject_id, photo_sha256) DO NOTHING RETURNING id",
                                     [(sid, *r) for r in rows], returning=True)
                     while True:
@@ -261,12 +266,15 @@ class PostgresStore:
         None: when the batch is larger than the gallery and pg_bulk.REBUILD_MIN_FACES. Returns faces added."""
         owner = "PostgresStore.bulk_add"
         rows: list[tuple[Any, ...]] = []
+        keys: list[str] = []
         for subject, faces in items:
             name = check_subject_name(subject, "subject", owner)
             emb = check_new_faces(faces, self.identity, owner)
             rows.extend((name, Vec(e), f.photo_sha256.lower() or None, [float(b) for b in f.box], f.source)
                         for e, f in zip(emb, faces))
+            keys.extend(m.key() for m in face_models(faces, self.identity))
         with self._tx(write=True) as conn:
+            rows = [(*r, mid) for r, mid in zip(rows, schema_mod.model_ids(conn, keys))]
             made, added = pg_bulk.insert(conn, self._schema, rows, rebuild_index)
             if made or added:
                 self._bump(conn)
@@ -286,31 +294,6 @@ class PostgresStore:
                 sid = self._subject_id(conn, check_subject_name(subject, "subject", "PostgresStore.faces"))
                 cur.execute(_FACE_SQL + " WHERE f.subject_id = %s ORDER BY f.id", [sid])
             return [self._record(r) for r in cur.fetchall()]
-
-    def all_embeddings(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        with self._tx() as conn, conn.cursor(binary=True) as cur:
-            rows = cur.execute("SELECT f.id, f.embedding, s.name FROM faces f JOIN subjects s ON s.id = f.subject_id "
-                               "ORDER BY f.id").fetchall()
-        d = self.identity.embedding_size
-        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        vecs = np.stack([r[1] for r in rows]) if rows else np.zeros((0, d), np.float32)
-        return ids, vecs, [r[2] for r in rows]
-
-    def sample_embeddings(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """At most ``n`` faces, a seeded sample (all when there are no more): see the store contract."""
-        with self._tx() as conn, conn.cursor(binary=True) as cur:
-            lo, hi, count = cur.execute("SELECT min(id), max(id), count(*) FROM faces").fetchone()
-            ids = sample_face_ids(int(lo or 0), int(hi or 0), int(count), n, seed)
-            if ids is None:
-                rows = None
-            else:
-                rows = cur.execute("SELECT f.id, f.embedding, s.name FROM faces f JOIN subjects s ON s.id = f.subject_id "
-                                   "WHERE f.id = ANY(%s) ORDER BY f.id", (ids,)).fetchall()[:n]
-        if rows is None:
-            return self.all_embeddings()
-        d = self.identity.embedding_size
-        vecs = np.stack([r[1] for r in rows]) if rows else np.zeros((0, d), np.float32)
-        return np.fromiter((r[0] for r in rows), np.int64, len(rows)), vecs, [r[2] for r in rows]
 
     def rename(self, old: str, new: str) -> None:
         old, new = check_subject_name(old, "old", "PostgresStore.rename"), check_subject_name(new, "new", "PostgresStore.rename")

@@ -2,14 +2,20 @@
 a file is a gallery, and sqlite3's errors as GalleryError (the plumbing of
 :mod:`facenet.gallery.sqlite_store`).
 
-Layout (schema v1, ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file as a
+Layout (schema v2, ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file as a
 facenet gallery)::
 
     meta(key, value)               identity (JSON), quantize, gallery_uid, created, user keys
     state(generation)              one row, bumped in the transaction of every change
     subjects(id, name UNIQUE, created)
+    models(id, identity UNIQUE)    every model identity that made a face (canonical JSON,
+                                   ModelIdentity.key); id 1 is the one the gallery was made with
     faces(id, subject_id -> subjects ON DELETE CASCADE, embedding BLOB, photo_sha256,
-          x1, y1, x2, y2, source, created)      UNIQUE (subject_id, photo_sha256) unless ''
+          x1, y1, x2, y2, source, created, model_id -> models)
+                                   UNIQUE (subject_id, photo_sha256) unless ''
+
+v1 -> v2 (per-face model identity) adds ``models`` with the gallery's identity as id 1 and
+``faces.model_id`` defaulting to 1: every face of a v1 gallery was made by the gallery's model.
 """
 
 from __future__ import annotations
@@ -44,8 +50,25 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE UNIQUE INDEX faces_one_photo ON faces (subject_id, photo_sha256) WHERE photo_sha256 <> ''")
 
 
+def _schema_v2(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE models (id INTEGER PRIMARY KEY, identity TEXT NOT NULL UNIQUE)")
+    row = conn.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+    if row is not None:  # an existing gallery (a new one is still empty: initialise() adds its model)
+        add_model(conn, ModelIdentity.from_key(row[0]).key(), 1)
+    conn.execute("ALTER TABLE faces ADD COLUMN model_id INTEGER NOT NULL DEFAULT 1")  # (SQLite: no REFERENCES with a default)
+    conn.execute("CREATE INDEX faces_by_model ON faces (model_id)")
+
+
+def add_model(conn: sqlite3.Connection, key: str, model_id: int | None = None) -> int:
+    """The id of the model identity ``key`` (ModelIdentity.key()) in ``models``, added when new."""
+    row = conn.execute("SELECT id FROM models WHERE identity = ?", (key,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    return int(conn.execute("INSERT INTO models (id, identity) VALUES (?, ?)", (model_id, key)).lastrowid)
+
+
 #: MIGRATIONS[v] takes a gallery from schema v to v + 1 (v0: an empty file); len == SCHEMA_VERSION.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _schema_v2)
 
 
 def migrate(conn: sqlite3.Connection, steps: Sequence[Callable[[sqlite3.Connection], None]] | None = None,
@@ -107,6 +130,7 @@ def initialise(conn: sqlite3.Connection, path: Path, identity: ModelIdentity, qu
             meta = {"identity": json.dumps(identity.to_dict(), sort_keys=True), "quantize": quantize,
                     "gallery_uid": uuid.uuid4().hex, "created": repr(time.time())}
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+            add_model(conn, identity.key(), 1)
         conn.execute("PRAGMA journal_mode = WAL")
     return True
 

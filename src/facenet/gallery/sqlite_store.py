@@ -17,12 +17,24 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from facenet.gallery import sqlite_schema
 from facenet.gallery.quantize import QUANTIZE, decode, encode
+from facenet.gallery.sqlite_models import SQLiteModels
+from facenet.gallery.sqlite_rows import (
+    BULK_CACHE_KIB,
+    FACE_SQL,
+    INSERT_FACE,
+    box_values,
+    face_records,
+    model_ids,
+    models_by_id,
+    page_cache,
+    subject_ids,
+)
 from facenet.gallery.sqlite_schema import (
     APPLICATION_ID,
     MIGRATIONS,
@@ -37,7 +49,6 @@ from facenet.gallery.sqlite_schema import (
     transaction,
 )
 from facenet.gallery.store import (
-    FaceRecord,
     GalleryError,
     ModelIdentity,
     NewFace,
@@ -46,55 +57,19 @@ from facenet.gallery.store import (
     check_meta_key,
     check_new_faces,
     check_subject_name,
+    face_models,
     sample_face_ids,
     subject_not_found,
 )
 from facenet.validation import check_option, check_scalar, check_type
 
+if TYPE_CHECKING:
+    from facenet.gallery.store import FaceRecord
+
 #: Re-exported: the file's schema and the embedding codec live in their own modules.
 __all__ = ["APPLICATION_ID", "MIGRATIONS", "QUANTIZE", "SQLiteStore", "decode", "encode", "migrate"]
 
-#: Page cache (KiB) for the transaction of a large bulk_add (SQLite's default is 2 MB).
-BULK_CACHE_KIB = 256 * 1024
-_INSERT_FACE = ("INSERT OR IGNORE INTO faces (subject_id, embedding, photo_sha256, x1, y1, x2, y2, source, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-def _box_values(box: Sequence[float]) -> tuple[float | None, float | None, float | None, float | None]:
-    """A box as four SQL values (NULL for NaN: SQLite has no NaN)."""
-    x1, y1, x2, y2 = box
-    return (None if x1 != x1 else float(x1), None if y1 != y1 else float(y1),
-            None if x2 != x2 else float(x2), None if y2 != y2 else float(y2))
-
-
-def _subject_ids(conn: sqlite3.Connection, names: Sequence[str], chunk: int = 500) -> dict[str, int]:
-    """name -> subject id for existing ``names`` (looked up ``chunk`` at a time)."""
-    out: dict[str, int] = {}
-    for i in range(0, len(names), chunk):
-        part = names[i:i + chunk]
-        out.update(conn.execute(f"SELECT name, id FROM subjects WHERE name IN ({','.join('?' * len(part))})", part))
-    return out
-
-
-@contextmanager
-def _page_cache(conn: sqlite3.Connection, kib: int) -> Iterator[None]:
-    """A page cache of ``kib`` KiB for the block (0: leave it), then the connection's again."""
-    if kib <= 0:
-        yield
-        return
-    before = int(conn.execute("PRAGMA cache_size").fetchone()[0])
-    conn.execute(f"PRAGMA cache_size = {-int(kib)}")
-    try:
-        yield
-    finally:
-        conn.execute(f"PRAGMA cache_size = {before}")
-
-
-def _box(row: Sequence[Any]) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in row], dtype=np.float64)
-
-
-class SQLiteStore:
+class SQLiteStore(SQLiteModels):
     """A gallery in one SQLite file. Make one with :meth:`create`, open one with :meth:`open`,
     or :meth:`open_or_create` (the one that is safe when processes race to make the gallery).
 
@@ -261,15 +236,15 @@ class SQLiteStore:
         blobs = encode(check_new_faces(every, self.identity, owner), self.quantize)  # all checked at once
         names = list(dict.fromkeys(name for name, _ in batch))  # first-seen order: subject ids follow the batch
         now = time.time()
-        with self._write() as conn, _page_cache(conn, BULK_CACHE_KIB if len(every) > 10_000 else 0):
+        with self._write() as conn, page_cache(conn, BULK_CACHE_KIB if len(every) > 10_000 else 0):
             changes = conn.total_changes
             conn.executemany("INSERT OR IGNORE INTO subjects (name, created) VALUES (?, ?)", ((n, now) for n in names))
             made = conn.total_changes - changes
-            sid = _subject_ids(conn, names)
-            blob = iter(blobs)
+            sid = subject_ids(conn, names)
+            blob, mid = iter(blobs), iter(model_ids(conn, face_models(every, self.identity)))
             changes = conn.total_changes
-            conn.executemany(_INSERT_FACE, ((sid[name], next(blob), face.photo_sha256.lower(), *_box_values(face.box),
-                                             face.source, now) for name, faces in batch for face in faces))
+            conn.executemany(INSERT_FACE, ((sid[name], next(blob), face.photo_sha256.lower(), *box_values(face.box),
+                                            face.source, now, next(mid)) for name, faces in batch for face in faces))
             added = conn.total_changes - changes
             if made or added:
                 self._bump(conn)
@@ -288,8 +263,9 @@ class SQLiteStore:
         if ids:
             first = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'faces'").fetchone()[0])
         changes = conn.total_changes
-        conn.executemany(_INSERT_FACE, ((sid, blob, face.photo_sha256.lower(), *_box_values(face.box), face.source, now)
-                                        for face, blob in zip(faces, blobs)))
+        mids = model_ids(conn, face_models(faces, self.identity))
+        conn.executemany(INSERT_FACE, ((sid, blob, face.photo_sha256.lower(), *box_values(face.box), face.source, now, mid)
+                                       for face, blob, mid in zip(faces, blobs, mids)))
         if not ids:
             return made, conn.total_changes - changes
         # AUTOINCREMENT ids only grow and this transaction holds the write lock: ours are the ones above.
@@ -302,11 +278,11 @@ class SQLiteStore:
                                 "ON f.subject_id = s.id GROUP BY s.id ORDER BY s.name").fetchall()
         return [SubjectSummary(name, int(n), float(created)) for name, n, created in rows]
 
-    def faces(self, subject: str | None = None) -> list[FaceRecord]:
+    def faces(self, subject: str | None = None) -> list["FaceRecord"]:
         """Every face (of ``subject`` when given), by face id."""
-        sql = ("SELECT f.id, s.name, f.embedding, f.photo_sha256, f.x1, f.y1, f.x2, f.y2, f.source, f.created "
-               "FROM faces f JOIN subjects s ON s.id = f.subject_id")
+        sql = FACE_SQL
         with self._read() as conn:
+            models = models_by_id(conn)
             if subject is None:
                 rows = conn.execute(sql + " ORDER BY f.id").fetchall()
             else:
@@ -317,30 +293,34 @@ class SQLiteStore:
                     rows = conn.execute(sql + " WHERE f.subject_id = ? ORDER BY f.id", (sid,)).fetchall()
                 finally:
                     conn.execute("COMMIT")
-        emb = decode([r[2] for r in rows], self.identity.embedding_size, self.quantize, self.location)
-        return [FaceRecord(int(r[0]), r[1], emb[i], r[3], _box(r[4:8]), r[8], float(r[9])) for i, r in enumerate(rows)]
+        return face_records(rows, models, self.identity.embedding_size, self.quantize, self.location)
 
-    def all_embeddings(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """(face ids (N,) int64 ascending, embeddings (N, D) float32 unit norm, subject per face)."""
+    def all_embeddings(self, model: ModelIdentity | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(face ids (N,) int64 ascending, embeddings (N, D) float32 unit norm, subject per face);
+        with ``model``, of that model's faces only."""
         with self._read() as conn:
+            cond, args = self._model_filter(conn, model)
             rows = conn.execute("SELECT f.id, f.embedding, s.name FROM faces f JOIN subjects s "
-                                "ON s.id = f.subject_id ORDER BY f.id").fetchall()
+                                f"ON s.id = f.subject_id WHERE {cond} ORDER BY f.id", args).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         emb = decode([r[1] for r in rows], self.identity.embedding_size, self.quantize, self.location)
         return ids, emb, [r[2] for r in rows]
 
-    def sample_embeddings(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def sample_embeddings(self, n: int, seed: int = 0,
+                          model: ModelIdentity | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """At most ``n`` faces, a seeded sample (all when there are no more): see the store contract."""
         with self._read() as conn:
-            lo, hi, count = conn.execute("SELECT min(id), max(id), count(*) FROM faces").fetchone()
+            cond, args = self._model_filter(conn, model)
+            lo, hi, count = conn.execute(f"SELECT min(id), max(id), count(*) FROM faces f WHERE {cond}", args).fetchone()
             ids = sample_face_ids(int(lo or 0), int(hi or 0), int(count), n, seed)
             if ids is None:
-                return self.all_embeddings()
+                return self.all_embeddings(model)
             rows = []
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 rows += conn.execute(f"SELECT f.id, f.embedding, s.name FROM faces f JOIN subjects s ON s.id = f.subject_id "
-                                     f"WHERE f.id IN ({','.join('?' * len(chunk))}) ORDER BY f.id", chunk).fetchall()
+                                     f"WHERE f.id IN ({','.join('?' * len(chunk))}) AND {cond} ORDER BY f.id",
+                                     (*chunk, *args)).fetchall()
         rows = rows[:n]
         emb = decode([r[1] for r in rows], self.identity.embedding_size, self.quantize, self.location)
         return np.fromiter((r[0] for r in rows), np.int64, len(rows)), emb, [r[2] for r in rows]

@@ -1,8 +1,11 @@
 """The storage contract of a recognition gallery, shared by the SQLite and PostgreSQL backends.
 
 A gallery holds *subjects* (people, by unique name) and their *faces* (one embedding each, with
-the photo's SHA-256, the face box and where it came from). It is made by exactly one model
-identity (:class:`ModelIdentity`): embeddings from another model are refused. The database is the
+the photo's SHA-256, the face box, where it came from and the model identity that made it). The
+gallery has one model identity (:class:`ModelIdentity`, the one that made it, or the one it was
+upgraded to); every face records its own, which is the gallery's unless a harmonic model (declared
+compatible, :mod:`facenet.gallery.harmonic`) enrolled it, so a gallery can hold both kinds during an
+upgrade. The store records identities; the gallery decides which may be mixed. The database is the
 source of truth; search indexes (FAISS, pgvector's HNSW) are derived from it.
 
 Every method that writes is one transaction: it happens whole or not at all.
@@ -19,7 +22,7 @@ from facenet.errors import FacenetError, UsageError
 from facenet.validation import check_type
 
 #: Version of the gallery schema; a backend migrates older galleries forward when it opens them.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v2: per-face model identity (a models table, faces.model_id)
 
 #: Longest subject name (characters, after stripping).
 MAX_NAME_LENGTH = 200
@@ -92,12 +95,25 @@ class ModelIdentity:
             raise ModelMismatchError(f"The gallery was made by {self.describe()}, but {what} come from "
                                      f"{other.describe()}; embeddings of different models cannot be compared.")
 
+    def key(self) -> str:
+        """The canonical JSON text of this identity (what the stores' models tables hold)."""
+        import json
+
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_key(cls, key: str) -> "ModelIdentity":
+        import json
+
+        return cls.from_dict(json.loads(key))
+
 
 @dataclass(frozen=True)
 class FaceRecord:
     """One enrolled face. embedding: (D,) float32, unit norm. box: (4,) x1, y1, x2, y2 in the
     photo (NaN when unknown). photo_sha256: SHA-256 of the photo's bytes ("" when enrolled from a
-    bare embedding). source: where it came from (a file name, "import", ...)."""
+    bare embedding). source: where it came from (a file name, "import", ...). model: the
+    identity of the model that made the embedding."""
 
     face_id: int
     subject: str
@@ -106,6 +122,7 @@ class FaceRecord:
     box: np.ndarray
     source: str
     created: float
+    model: ModelIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -119,12 +136,14 @@ class SubjectSummary:
 
 @dataclass(frozen=True)
 class NewFace:
-    """A face to enrol: (D,) float32 unit embedding, the photo's SHA-256, its box, its source."""
+    """A face to enrol: (D,) float32 unit embedding, the photo's SHA-256, its box, its source,
+    and the model that made it (None: the gallery's own)."""
 
     embedding: np.ndarray
     photo_sha256: str = ""
     box: tuple[float, float, float, float] = (float("nan"),) * 4
     source: str = ""
+    model: ModelIdentity | None = None
 
 
 class GalleryStore(Protocol):
@@ -143,6 +162,12 @@ class GalleryStore(Protocol):
     (stripped; "Ann " and "Ann" are one subject). Unknown names raise
     :func:`subject_not_found`'s error. A face with photo_sha256 "" (a bare embedding) is never
     a duplicate.
+
+    Per-face models: a face is stored with ``NewFace.model`` (the gallery's identity when None);
+    its embedding size must be the gallery's. :meth:`replace_embeddings` swaps faces' vectors
+    for another model's (an upgrade), :meth:`set_identity` makes that model the gallery's once
+    every face is its (both bump ``generation``: what the faces are, and the automatic
+    threshold's model, changed).
     """
 
     identity: ModelIdentity
@@ -169,14 +194,34 @@ class GalleryStore(Protocol):
         """Every face (of ``subject`` when given; SubjectNotFoundError when it does not exist)."""
         ...
 
-    def all_embeddings(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def all_embeddings(self, model: ModelIdentity | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(face ids (N,) int64, embeddings (N, D) float32, subject name per face) — what an
-        index is built from."""
+        index is built from (every face; with ``model``, only the faces that model made)."""
         ...
 
-    def sample_embeddings(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def sample_embeddings(self, n: int, seed: int = 0,
+                          model: ModelIdentity | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """At most ``n`` faces drawn without replacement, the same ones for the same gallery and
         seed (all of them when there are no more than ``n``): like :meth:`all_embeddings`."""
+        ...
+
+    def model_counts(self) -> dict[ModelIdentity, int]:
+        """How many faces each model made (models without faces left out)."""
+        ...
+
+    def face_info(self, face_ids: Sequence[int]) -> dict[int, tuple[str, ModelIdentity]]:
+        """face id -> (subject, model) for the ids that exist."""
+        ...
+
+    def replace_embeddings(self, subject: str, updates: Sequence[tuple[int, np.ndarray]], model: ModelIdentity) -> int:
+        """In ONE transaction, give faces of ``subject`` new (D,) unit embeddings made by
+        ``model`` (an upgrade; photo, box and source stay). Ids that are not this subject's faces
+        are skipped. Returns the faces replaced (generation bumped when any)."""
+        ...
+
+    def set_identity(self, identity: ModelIdentity) -> None:
+        """Make ``identity`` the gallery's model; GalleryError unless every face is that
+        model's (the end of an upgrade). Bumps ``generation`` when it changes."""
         ...
 
     def rename(self, old: str, new: str) -> None: ...
@@ -230,7 +275,8 @@ def check_new_faces(faces: Sequence[NewFace], identity: ModelIdentity, owner: st
 
     Each embedding must be (D,) with D = identity.embedding_size, finite, of unit L2 norm (within
     UNIT_NORM_TOLERANCE); each box 4 floats; each photo_sha256 "" or 64 hex digits; each source a
-    string. ValueError naming the first bad face otherwise."""
+    string; each model None or a ModelIdentity of embedding size D. ValueError naming the first
+    bad face otherwise."""
     import re
 
     if isinstance(faces, (str, bytes)) or not isinstance(faces, Sequence):
@@ -247,6 +293,11 @@ def check_new_faces(faces: Sequence[NewFace], identity: ModelIdentity, owner: st
             raise ValueError(f"Face {i} has a source of type {type(face.source).__name__}; it must be a string.")
         if len(face.box) != 4:
             raise ValueError(f"Face {i} has a box of {len(face.box)} values; it must be 4 floats (x1, y1, x2, y2).")
+        if face.model is not None:
+            check_type(face.model, f"faces[{i}].model", ModelIdentity, owner=owner, what="a ModelIdentity or None")
+            if face.model.embedding_size != dim:
+                raise ValueError(f"Face {i} was made by {face.model.describe()}, but the gallery holds "
+                                 f"{dim}-D embeddings ({identity.describe()}).")
     out = np.empty((len(faces), dim), dtype=np.float32)
     for i, face in enumerate(faces):
         emb = np.asarray(face.embedding, dtype=np.float32)
@@ -263,6 +314,23 @@ def check_new_faces(faces: Sequence[NewFace], identity: ModelIdentity, owner: st
         raise ValueError(f"Face {bad[0]} has an embedding of L2 norm {norms[bad[0]]:.4f}; gallery embeddings must be "
                          f"unit length (normalise them first).")
     return out
+
+
+def face_models(faces: Sequence[NewFace], identity: ModelIdentity) -> list[ModelIdentity]:
+    """The model of each face to enrol (the gallery's ``identity`` where NewFace.model is None)."""
+    return [identity if f.model is None else f.model for f in faces]
+
+
+def check_updates(updates: Sequence[tuple[int, np.ndarray]], model: ModelIdentity, identity: ModelIdentity,
+                  owner: str) -> tuple[list[int], np.ndarray]:
+    """(face ids, embeddings (N, D) float32) of :meth:`GalleryStore.replace_embeddings`'s
+    arguments, checked like new faces (D, finite, unit norm)."""
+    from facenet.validation import check_scalar
+
+    check_type(model, "model", ModelIdentity, owner=owner, what="a ModelIdentity")
+    ids = [check_scalar(fid, "face id", int, owner=owner) for fid, _ in updates]
+    emb = check_new_faces([NewFace(e, model=model) for _, e in updates], identity, owner)
+    return ids, emb
 
 
 def sample_face_ids(lo: int, hi: int, count: int, n: int, seed: int) -> list[int] | None:
