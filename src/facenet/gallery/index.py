@@ -1,8 +1,12 @@
 """Nearest-neighbour search over a gallery's faces with FAISS, derived from the store.
 
-Exact inner-product search (``IndexFlatIP``) below ``exact_threshold`` faces, HNSW
-(``IndexHNSWFlat``, inner product, M=32) from there on. Embeddings are unit length, so the
-squared L2 distance is ``2 - 2 * inner product`` (0..4), the number the rest of facenet uses.
+Kinds (:meth:`IndexOptions.kind_for`): exact inner-product search (``IndexFlatIP``) below
+``exact_threshold`` faces; from there on an HNSW graph: ``"hnsw"`` (``IndexHNSWFlat``, float32
+vectors) for float32 galleries, ``"hnsw8"`` for 8-bit galleries (``quantize="int8"``): the same
+graph over the gallery's own 8-bit codes (``IndexHNSWSQ``, one byte per value, 128 bytes per
+face), each hit re-scored exactly as the store decodes it (``codes / |codes|``), so the index
+holds no float vectors. Embeddings are unit length, so the squared L2 distance is
+``2 - 2 * inner product`` (0..4), the number the rest of facenet uses.
 
 The database is the source of truth. :meth:`FaceIndex.open` uses a saved index only when it was
 made from the store's current ``generation`` (and its checksum and settings are right); a lost,
@@ -28,11 +32,11 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from facenet.gallery import index_file
-from facenet.gallery.index_file import INDEX_FORMAT, Saved, index_path_for
+from facenet.gallery.index_file import INDEX_FORMAT, Saved, index_path_for, int8_codes, new_faiss
 from facenet.gallery.store import GalleryStore, ModelIdentity, check_subject_name
-from facenet.validation import check_scalar
+from facenet.validation import check_scalar, check_type
 
-__all__ = ["INDEX_FORMAT", "FaceIndex", "IndexOptions", "SubjectHit", "best_per_subject", "index_path_for"]
+__all__ = ["INDEX_FORMAT", "FaceIndex", "IndexOptions", "SubjectHit", "best_per_subject", "index_path_for", "int8_codes"]
 
 #: Padding distance for missing hits (face id -1): the largest squared L2 distance.
 PAD_DISTANCE = 4.0
@@ -42,25 +46,32 @@ PAD_DISTANCE = 4.0
 class IndexOptions:
     """exact_threshold: faces from which HNSW replaces exact search. m: HNSW links per node.
     ef_construction / ef_search: HNSW beam widths (ef_search is per search, so it may change
-    without a rebuild). threads: OpenMP threads per search call.
+    without a rebuild; m and ef_construction make the graph, so a change rebuilds the saved
+    index once). threads: OpenMP threads per search call. eight_bit: 8-bit galleries get the
+    8-bit index "hnsw8" (False: float32 vectors as for float32 galleries, 4x the memory).
 
-    ef_search 512: bench/gallery_scale.py's tuning queries (LFW-structured faces, half strangers)
-    found 128 far below recall@1 0.99 against exact search at 100,000 faces and worse at
-    1,000,000; 512 is near it at 100,000 and still short at 1,000,000, where efConstruction 40
-    makes too weak a graph (a larger one costs a build that grows with it)."""
+    The defaults come from bench/gallery_scale.py (bench/gallery_scale_RESULTS.md), chosen on
+    its TUNING queries (LFW-structured faces, half strangers) and reported on separate ones.
+    """
 
     exact_threshold: int = 50_000
     m: int = 32
     ef_construction: int = 40
     ef_search: int = 512
     threads: int = 1
+    eight_bit: bool = True
 
     def __post_init__(self) -> None:
         for name, lo in (("exact_threshold", 0), ("m", 4), ("ef_construction", 1), ("ef_search", 1), ("threads", 1)):
             check_scalar(getattr(self, name), name, int, min_val=lo, owner="IndexOptions")
+        check_type(self.eight_bit, "eight_bit", bool, owner="IndexOptions", what="a bool")
 
-    def kind_for(self, n: int) -> str:
-        return "hnsw" if n >= self.exact_threshold else "exact"
+    def kind_for(self, n: int, quantize: str = "none") -> str:
+        """"exact" below exact_threshold faces, else "hnsw8" for an 8-bit gallery (quantize
+        "int8"), "hnsw" for a float32 one."""
+        if n < self.exact_threshold:
+            return "exact"
+        return "hnsw8" if quantize == "int8" and self.eight_bit else "hnsw"
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ class _State:
     names: list[str]
     generation: int
     kind: str
+    norms: np.ndarray | None = None  # (N,) float32 |codes| per position ("hnsw8" only)
     code_of: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,24 +136,15 @@ class _ReadWriteLock:
                 self._cond.notify_all()
 
 
-def _new_faiss(dim: int, kind: str, options: IndexOptions) -> Any:
-    import faiss
-
-    if kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, options.m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = options.ef_construction
-        return index
-    return faiss.IndexFlatIP(dim)
-
-
 class FaceIndex:
     """Search over (face id, embedding, subject) triples, labelled with the store generation
     they were read at. Build with :meth:`build` / :meth:`open` (from a store) or
     :meth:`from_arrays`."""
 
     def __init__(self, state: _State, dim: int, options: IndexOptions, identity: ModelIdentity | None = None,
-                 gallery_uid: str | None = None) -> None:
+                 gallery_uid: str | None = None, quantize: str = "none") -> None:
         self._state = state
+        self.quantize = quantize  # the store's storage: "none" (float32) or "int8" (-> kind "hnsw8" when large)
         self._lock = _ReadWriteLock()
         self.dim = dim
         self.options = options
@@ -154,15 +157,17 @@ class FaceIndex:
     # ---------------------------------------------------------------- making
     @classmethod
     def from_arrays(cls, face_ids: np.ndarray, embeddings: np.ndarray, subjects: Sequence[str], generation: int = 0,
-                    options: IndexOptions | None = None, **kwargs: Any) -> "FaceIndex":
-        """face_ids (N,) int, embeddings (N, D) float32 unit norm, subjects: N names."""
+                    options: IndexOptions | None = None, quantize: str = "none", **kwargs: Any) -> "FaceIndex":
+        """face_ids (N,) int, embeddings (N, D) float32 unit norm, subjects: N names. quantize
+        "int8": the embeddings are an 8-bit gallery's (decoded), searched as 8-bit codes."""
         options = options or IndexOptions()
         ids = np.asarray(face_ids, dtype=np.int64).reshape(-1)
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim != 2 or len(emb) != len(ids) or len(subjects) != len(ids):
             raise ValueError(f"from_arrays needs face_ids (N,), embeddings (N, D) and N subjects; got {ids.shape}, "
                              f"{emb.shape} and {len(subjects)}.")
-        return cls(_build_state(ids, emb, list(subjects), int(generation), options), emb.shape[1], options, **kwargs)
+        state = _build_state(ids, emb, list(subjects), int(generation), options, quantize)
+        return cls(state, emb.shape[1], options, quantize=quantize, **kwargs)
 
     @classmethod
     def build(cls, store: GalleryStore, options: IndexOptions | None = None) -> "FaceIndex":
@@ -172,7 +177,7 @@ class FaceIndex:
         ids, emb, names = store.all_embeddings()
         if len(ids) == 0:
             emb = np.zeros((0, store.identity.embedding_size), dtype=np.float32)
-        return cls.from_arrays(ids, emb, names, generation, options, identity=store.identity,
+        return cls.from_arrays(ids, emb, names, generation, options, quantize_of(store), identity=store.identity,
                                gallery_uid=store.get_meta("gallery_uid"))
 
     @classmethod
@@ -185,9 +190,11 @@ class FaceIndex:
             return cls.build(store, options)
         path = Path(path)
         generation = store.generation()
-        saved, reason = index_file.load(path, store, generation, options)
+        quantize = quantize_of(store)
+        saved, reason = index_file.load(path, store, generation, options, quantize)
         if saved is not None:
-            index = cls(_State(*saved[:4], generation, saved.kind), store.identity.embedding_size, options, store.identity, store.get_meta("gallery_uid"))
+            index = cls(_State(*saved[:4], generation, saved.kind, saved.norms), store.identity.embedding_size, options,
+                        store.identity, store.get_meta("gallery_uid"), quantize)
             index.source = "file"
             return index
         index = cls.build(store, options)
@@ -206,7 +213,7 @@ class FaceIndex:
 
     @property
     def kind(self) -> str:
-        """"exact" or "hnsw"."""
+        """"exact", "hnsw" or "hnsw8"."""
         return self._state.kind
 
     def __len__(self) -> int:
@@ -282,16 +289,22 @@ class FaceIndex:
             if n == 0 or len(q) == 0:
                 return dist, pos, st
             kk = min(k, n)
+            # hnsw8: the graph ranks by the raw 8-bit inner product; a few more hits are re-scored exactly
+            fetch = min(n, kk + 8) if st.kind == "hnsw8" else kk
             before = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(self.options.threads)  # this thread's OpenMP setting only; restored
             try:
-                if st.kind == "hnsw":
-                    params = faiss.SearchParametersHNSW(efSearch=max(self.options.ef_search, kk))
-                    ip, found = st.index.search(q, kk, params=params)
-                else:
+                if st.kind == "exact":
                     ip, found = st.index.search(q, kk)
+                else:
+                    params = faiss.SearchParametersHNSW(efSearch=max(self.options.ef_search, fetch))
+                    ip, found = st.index.search(q, fetch, params=params)
             finally:
                 faiss.omp_set_num_threads(before)
+        if st.norms is not None:  # exact scores of the decoded 8-bit faces: codes . q / |codes|
+            ip = np.where(found >= 0, ip / st.norms[np.maximum(found, 0)], -np.inf)
+            order = np.argsort(-ip, axis=1, kind="stable")[:, :kk]
+            ip, found = np.take_along_axis(ip, order, 1), np.take_along_axis(found, order, 1)
         pos[:, :kk] = found
         dist[:, :kk] = np.where(found >= 0, np.clip(2.0 - 2.0 * ip, 0.0, 4.0), PAD_DISTANCE)
         return dist, pos, st
@@ -310,17 +323,18 @@ class FaceIndex:
         with self._lock.write():
             st = self._state
             expected = before + (1 if len(ids) else 0)
-            crosses = st.kind != self.options.kind_for(len(st.ids) + len(ids))
+            crosses = st.kind != self.options.kind_for(len(st.ids) + len(ids), self.quantize)
             ordered = len(ids) == 0 or ((np.diff(ids) > 0).all() and (not len(st.ids) or ids[0] > st.ids[-1]))
             if st.generation == before and after == expected and not crosses and ordered:
                 if len(ids):
                     code = st.code_of.get(subject)
                     names = st.names if code is not None else st.names + [subject]
                     code = len(st.names) if code is None else code
-                    st.index.add(np.ascontiguousarray(emb))
+                    vectors, norms = int8_codes(emb) if st.norms is not None else (emb, None)
+                    st.index.add(np.ascontiguousarray(vectors))
                     self._state = _State(st.index, np.concatenate([st.ids, ids]),
                                          np.concatenate([st.codes, np.full(len(ids), code, np.int32)]), names,
-                                         after, st.kind)
+                                         after, st.kind, None if norms is None else np.concatenate([st.norms, norms]))
                 else:
                     st.generation = after
                 return True
@@ -350,15 +364,20 @@ class FaceIndex:
             st = self._state
             raw = faiss.serialize_index(st.index)
         meta = {"generation": st.generation, "dim": self.dim, "m": self.options.m,
-                "ef_construction": self.options.ef_construction,
+                "ef_construction": self.options.ef_construction, "quantize": self.quantize,
                 "identity": self.identity.to_dict() if self.identity else None, "gallery_uid": self.gallery_uid}
-        index_file.write(Path(path), Saved(raw, st.ids, st.codes, st.names, st.kind), meta)
+        index_file.write(Path(path), Saved(raw, st.ids, st.codes, st.names, st.kind, st.norms), meta)
 
     def describe(self) -> dict[str, Any]:
         """Size, kind, generation, settings and where it came from (for ``gallery stats``)."""
-        return {"faces": len(self), "subjects": len(self._state.names), "kind": self.kind,
+        return {"faces": len(self), "subjects": len(self._state.names), "kind": self.kind, "quantize": self.quantize,
                 "generation": self.generation, "source": self.source, "rebuild_reason": self.rebuild_reason,
                 **asdict(self.options)}
+
+
+def quantize_of(store: GalleryStore) -> str:
+    """The store's embedding storage: "int8" for an 8-bit gallery, else "none"."""
+    return "int8" if store.get_meta("quantize") == "int8" else "none"
 
 
 def best_per_subject(distances: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -384,7 +403,8 @@ def best_per_subject(distances: np.ndarray, labels: np.ndarray, k: int) -> tuple
     return out_d, out_l, out_c
 
 
-def _build_state(ids: np.ndarray, emb: np.ndarray, subjects: list[str], generation: int, options: IndexOptions) -> _State:
+def _build_state(ids: np.ndarray, emb: np.ndarray, subjects: list[str], generation: int, options: IndexOptions,
+                 quantize: str = "none") -> _State:
     order = np.argsort(ids, kind="stable")
     ids, emb = ids[order], np.ascontiguousarray(emb[order])
     if len(ids) > 1 and not (np.diff(ids) > 0).all():
@@ -392,8 +412,11 @@ def _build_state(ids: np.ndarray, emb: np.ndarray, subjects: list[str], generati
     names = sorted(set(subjects))
     code_of = {n: i for i, n in enumerate(names)}
     codes = np.fromiter((code_of[subjects[i]] for i in order), dtype=np.int32, count=len(ids))
-    kind = options.kind_for(len(ids))
-    index = _new_faiss(emb.shape[1], kind, options)
+    kind = options.kind_for(len(ids), quantize)
+    index = new_faiss(emb.shape[1], kind, options)
+    norms = None
+    if kind == "hnsw8":
+        emb, norms = int8_codes(emb)
     if len(ids):
         index.add(emb)  # batch work: FAISS's default thread count (OMP_NUM_THREADS)
-    return _State(index, ids, codes, names, generation, kind)
+    return _State(index, ids, codes, names, generation, kind, norms)

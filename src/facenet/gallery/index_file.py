@@ -1,8 +1,10 @@
-"""The saved FAISS index of a gallery file and its sidecar (the file half of
-:class:`facenet.gallery.index.FaceIndex`). Files, next to the gallery::
+"""The FAISS half of :class:`facenet.gallery.index.FaceIndex`: the index of each kind, the 8-bit
+codes of an 8-bit gallery, and the saved index of a gallery file with its sidecar. Files, next
+to the gallery::
 
     <gallery>.faiss        uncompressed NumPy archive (no pickles): the serialised FAISS index,
-                           face ids, subject codes and subject names
+                           face ids, subject codes, subject names (and for "hnsw8" the norm
+                           of each face's 8-bit codes)
     <gallery>.faiss.json   sidecar: format, generation, SHA-256 of the archive, settings
 
 A saved index is used only when it was made from the store's current generation and its checksum
@@ -24,18 +26,54 @@ import numpy as np
 from facenet.fileio import write_atomic
 from facenet.gallery.store import GalleryStore
 
-INDEX_FORMAT = 1
+#: 2: kinds "hnsw8" (with norms) and the gallery's storage ("quantize") in the sidecar. Format 1
+#: files (kinds "exact" and "hnsw", no storage recorded) are still read.
+INDEX_FORMAT = 2
+READ_FORMATS = (1, 2)
 
 
 class Saved(NamedTuple):
     """What an index file holds: the FAISS index (positions 0..N-1), face ids (N,) int64
-    ascending, subject code per position (N,) int32, subject names, kind ("exact"/"hnsw")."""
+    ascending, subject code per position (N,) int32, subject names, kind ("exact", "hnsw",
+    "hnsw8"), norms (N,) float32 of the 8-bit codes ("hnsw8" only, else None)."""
 
     index: Any
     ids: np.ndarray
     codes: np.ndarray
     names: list[str]
     kind: str
+    norms: np.ndarray | None = None
+
+
+def new_faiss(dim: int, kind: str, options: Any) -> Any:
+    """An empty FAISS index of ``kind`` ("exact", "hnsw", "hnsw8") with ``options``' (IndexOptions) m and
+    ef_construction: inner product throughout."""
+    import faiss
+
+    if kind == "exact":
+        return faiss.IndexFlatIP(dim)
+    if kind == "hnsw8":  # one byte per value; the uniform 8-bit grid on [-127.5, 127.5] holds every integer code exactly
+        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit_uniform, options.m, faiss.METRIC_INNER_PRODUCT)
+        index.train(np.array([[-127.5] * dim, [127.5] * dim], dtype=np.float32))
+    else:
+        index = faiss.IndexHNSWFlat(dim, options.m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = options.ef_construction
+    return index
+
+
+def int8_codes(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) unit embeddings as an 8-bit gallery decodes them (``c / |c|``, c = round(127 x))
+    -> (the integer codes c (N, D) float32, |c| (N,) float32). The scale |c| is found by fixed
+    point (c = round(x |c|)), so the codes are the stored ones, not a second rounding."""
+    x = np.asarray(embeddings, dtype=np.float32)
+    codes, norms = np.zeros_like(x), np.zeros(len(x), np.float32)
+    for a in range(0, len(x), 65536):  # chunks: a few temporary copies of 65,536 rows, not of a million
+        part, s = x[a:a + 65536], np.full((len(x[a:a + 65536]), 1), 127.0, np.float32)
+        for _ in range(3):
+            c = np.clip(np.rint(part * s), -127, 127)
+            s = np.linalg.norm(c, axis=1, keepdims=True)
+        codes[a:a + len(c)], norms[a:a + len(c)] = c, np.maximum(s[:, 0], 1e-12)
+    return codes, norms
 
 
 def index_path_for(gallery_path: str | Path) -> Path:
@@ -55,7 +93,8 @@ def write(path: Path, saved: Saved, meta: dict[str, Any]) -> None:
     raw = saved.index
     buf = io.BytesIO()
     names = "\n".join(saved.names).encode("utf-8")
-    np.savez(buf, index=raw, ids=saved.ids, codes=saved.codes, names=np.frombuffer(names, dtype=np.uint8))
+    extra = {} if saved.norms is None else {"norms": saved.norms}
+    np.savez(buf, index=raw, ids=saved.ids, codes=saved.codes, names=np.frombuffer(names, dtype=np.uint8), **extra)
     data = buf.getvalue()
     meta = {"format": INDEX_FORMAT, **meta, "sha256": hashlib.sha256(data).hexdigest(), "size": len(saved.ids),
             "n_subjects": len(saved.names), "kind": saved.kind}
@@ -64,9 +103,11 @@ def write(path: Path, saved: Saved, meta: dict[str, Any]) -> None:
     remove_leftovers(path)
 
 
-def load(path: Path, store: GalleryStore, generation: int, settings: Any) -> tuple[Saved | None, str | None]:
+def load(path: Path, store: GalleryStore, generation: int, settings: Any,
+         quantize: str = "none") -> tuple[Saved | None, str | None]:
     """The saved index when every check passes, else (None, why not). settings: the
-    IndexOptions in use (its kind_for, m and ef_construction must match the file's)."""
+    IndexOptions in use (its kind_for, m and ef_construction must match the file's);
+    quantize: the store's storage ("none" or "int8"), which must be the file's."""
     side = sidecar(path)
     if not path.exists() or not side.exists():
         return None, "no index file"
@@ -74,27 +115,31 @@ def load(path: Path, store: GalleryStore, generation: int, settings: Any) -> tup
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return None, f"unreadable index file ({type(exc).__name__})"
-    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") not in READ_FORMATS:
         return None, "unknown index format"
+    if meta["format"] == 1:  # made from this very store (gallery uid and generation are checked): its storage
+        meta.setdefault("quantize", quantize)
     if meta.get("generation") != generation:
         return None, f"stale (index at generation {meta.get('generation')}, gallery at {generation})"
     try:
-        return _check_and_load(meta, path, store, settings)
+        return _check_and_load(meta, path, store, settings, quantize)
     except OSError as exc:
         return None, f"unreadable index file ({type(exc).__name__})"
     except (ValueError, TypeError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
         return None, f"corrupt index file ({type(exc).__name__})"
 
 
-def _check_and_load(meta: dict[str, Any], path: Path, store: GalleryStore, settings: Any) -> tuple[Saved | None, str | None]:
+def _check_and_load(meta: dict[str, Any], path: Path, store: GalleryStore, settings: Any,
+                    quantize: str) -> tuple[Saved | None, str | None]:
     """The file's content once its settings and checksum are right. Each copy of the index is
     let go as soon as the next one is made (file bytes -> archive member -> FAISS index), so the
     peak is about two copies, not three (a 1M-face HNSW index is 0.7 GB each)."""
     import faiss
 
     wanted = {"dim": store.identity.embedding_size, "identity": store.identity.to_dict(),
-              "gallery_uid": store.get_meta("gallery_uid"), "kind": settings.kind_for(int(meta["size"]))}
-    if meta.get("kind") == "hnsw":
+              "gallery_uid": store.get_meta("gallery_uid"), "quantize": quantize,
+              "kind": settings.kind_for(int(meta["size"]), quantize)}
+    if meta.get("kind") in ("hnsw", "hnsw8"):
         wanted.update(m=settings.m, ef_construction=settings.ef_construction)
     for key, value in wanted.items():
         if meta.get(key) != value:
@@ -105,13 +150,15 @@ def _check_and_load(meta: dict[str, Any], path: Path, store: GalleryStore, setti
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         raw, ids, codes = z["index"], z["ids"].astype(np.int64), z["codes"].astype(np.int32)
         names = bytes(z["names"]).decode("utf-8").split("\n") if z["names"].size else []
+        norms = z["norms"].astype(np.float32) if meta["kind"] == "hnsw8" else None
     del data, z
     index = faiss.deserialize_index(raw)
     del raw
     if (index.ntotal != len(ids) or len(codes) != len(ids) or len(ids) != meta["size"] or index.d != meta["dim"]
-            or (len(codes) and (codes.min() < 0 or codes.max() >= len(names)))):
+            or (len(codes) and (codes.min() < 0 or codes.max() >= len(names)))
+            or (norms is not None and (len(norms) != len(ids) or not np.all(norms > 0)))):
         return None, "corrupt index file (inconsistent sizes)"
-    return Saved(index, ids, codes, names, meta["kind"]), None
+    return Saved(index, ids, codes, names, meta["kind"], norms), None
 
 
 def remove_leftovers(path: Path, age_s: float = 3600.0) -> None:
