@@ -5,7 +5,15 @@ Where it comes from, in order:
 1. an impostor model that ``facenet calibrate --gallery G`` fitted on the user's own labelled
    photos and stored in the gallery (meta ``identify_impostor_model``), else
 2. the model shipped for the gallery's embedder (SFace, with or without flip: CelebA-wild), else
-3. nothing: the gallery falls back to the model's verification threshold.
+3. the model shipped for a model the gallery's embedder is declared harmonic with (``fused``:
+   SFace's), its distances rescaled by the ratio of the two models' verification thresholds
+   (:mod:`facenet.gallery.harmonic`), else
+4. nothing: the gallery falls back to the model's verification threshold.
+
+In a gallery holding faces of several models (an upgrade under way) the threshold is on the
+gallery's own model's scale: the adaptation below reads only that model's faces (distances
+between faces of two models follow another distribution), and the gallery rescales the other
+pair kinds onto it.
 
 Either model is then adapted to the gallery's own people (:func:`adapt_impostor_model`: every
 enrolled face against the other people's faces gives the location and scale of non-mated
@@ -38,11 +46,30 @@ def shipped_name(identity: ModelIdentity) -> str | None:
     return name if name in SHIPPED_MODELS else None
 
 
+def borrowed(identity: ModelIdentity) -> tuple[ImpostorModel, str] | None:
+    """The shipped impostor model of a model ``identity`` is declared harmonic with, rescaled
+    onto ``identity``'s distances (location and scale times t(own) / t(partner), the two
+    verification thresholds), or None."""
+    from facenet.gallery.harmonic import own_threshold, partners
+
+    own = own_threshold(identity)
+    for other in partners(identity):
+        name, t = shipped_name(other), own_threshold(other)
+        if name is None or own is None or not t:
+            continue
+        m, c = ImpostorModel.shipped(name), own / t
+        scaled = ImpostorModel(m.name, m.z, m.log_cdf, m.loc * c, m.scale * c, {**m.meta, "rescaled": round(c, 4)},
+                               m.tail_points)
+        return scaled, f"shipped for {name} (CelebA-wild), rescaled x{c:.3f} to {identity.model} (harmonic)"
+    return None
+
+
 @dataclass
 class _Adapted:
     n_faces: int
     model: ImpostorModel
     base: str
+    identity: ModelIdentity
 
 
 class AutoThreshold:
@@ -63,21 +90,23 @@ class AutoThreshold:
             return m, f"calibrated on {m.meta.get('source', 'your photos')}"
         name = shipped_name(self.store.identity)
         if name is None:
-            return None
+            return borrowed(self.store.identity)
         return ImpostorModel.shipped(name), f"shipped for {name} (CelebA-wild)"
 
     def _adapted(self, n_faces: int) -> _Adapted | None:
         c = self._cache
-        if c is not None and abs(n_faces - c.n_faces) <= REFRESH_SHARE * max(c.n_faces, 1):
+        if (c is not None and c.identity == self.store.identity
+                and abs(n_faces - c.n_faces) <= REFRESH_SHARE * max(c.n_faces, 1)):
             return c
         base = self.base_model()
         if base is None:
             return None
         model, desc = base
-        if n_faces:  # a seeded sample: adaptation compares at most ADAPT_SAMPLE faces anyway
-            _, emb, owners = self.store.sample_embeddings(ADAPT_SAMPLE)
+        identity = self.store.identity
+        if n_faces:  # a seeded sample of the gallery model's faces: adaptation compares at most ADAPT_SAMPLE anyway
+            _, emb, owners = self.store.sample_embeddings(ADAPT_SAMPLE, model=identity)
             model = adapt_impostor_model(model, emb, owners)
-        self._cache = _Adapted(n_faces, model, desc)
+        self._cache = _Adapted(n_faces, model, desc, identity)
         return self._cache
 
     def invalidate(self) -> None:

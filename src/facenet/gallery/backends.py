@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from facenet.gallery.store import GalleryStore, ModelIdentity
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -54,6 +56,32 @@ def create_store(location: str | Path, identity: ModelIdentity) -> GalleryStore:
     return SQLiteStore.create(Path(location), identity)
 
 
+def exact_face_hits(store: GalleryStore, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact search over every face of ``store``: (squared L2 distances (Q, k), face ids (Q, k),
+    -1 padding at distance 4), nearest first. q: (Q, D) float32 unit norm."""
+    ids, vecs, _ = store.all_embeddings()
+    dist = np.full((len(q), k), 4.0, np.float32)
+    out = np.full((len(q), k), -1, np.int64)
+    if len(ids):
+        d = np.clip(2.0 - 2.0 * np.asarray(q, np.float32) @ vecs.T, 0.0, 4.0)
+        order = np.argsort(d, axis=1, kind="stable")[:, :k]
+        dist[:, :order.shape[1]] = np.take_along_axis(d, order, axis=1)
+        out[:, :order.shape[1]] = ids[order]
+    return dist, out
+
+
+def exact_subject_hits(store: GalleryStore, q: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+    """Exact search over every face of ``store``: per query the k nearest people (name, squared
+    L2 distance of their nearest face), nearest first. q: (Q, D) float32 unit norm."""
+    from facenet.gallery.index import FaceIndex, IndexOptions
+
+    ids, vecs, names = store.all_embeddings()
+    if len(names) == 0:
+        return [[] for _ in range(len(q))]
+    index = FaceIndex.from_arrays(ids, vecs, names, options=IndexOptions(exact_threshold=len(ids) + 1))  # exact
+    return [[(h.subject, float(h.distance)) for h in row] for row in index.search_subjects(q, k)]
+
+
 class FaissSearch:
     """Per-person search over a SQLite gallery with its FAISS index (``<gallery>.faiss``), kept
     in step with the store: the index follows the store's generation (refreshed, or rebuilt from
@@ -65,10 +93,17 @@ class FaissSearch:
         self.store = store
         self.index = FaceIndex.open(store, path)
 
-    def __call__(self, q: Any, k: int) -> list[list[tuple[str, float]]]:
+    def _fresh(self) -> Any:
         if self.index.generation != self.store.generation():
             self.index.refresh(self.store)
-        return [[(h.subject, float(h.distance)) for h in row] for row in self.index.search_subjects(q, k)]
+        return self.index
+
+    def __call__(self, q: Any, k: int) -> list[list[tuple[str, float]]]:
+        return [[(h.subject, float(h.distance)) for h in row] for row in self._fresh().search_subjects(q, k)]
+
+    def faces(self, q: Any, k: int) -> tuple[Any, Any]:
+        """The k nearest faces: (squared L2 distances (Q, k), face ids (Q, k), -1 padding)."""
+        return self._fresh().search(q, k)
 
 
 class PgSearch:
@@ -79,6 +114,10 @@ class PgSearch:
 
     def __call__(self, q: Any, k: int) -> list[list[tuple[str, float]]]:
         return [[(h.subject, float(h.distance)) for h in row] for row in self.store.search_subjects(q, k)]
+
+    def faces(self, q: Any, k: int) -> tuple[Any, Any]:
+        """The k nearest faces: (squared L2 distances (Q, k), face ids (Q, k), -1 padding)."""
+        return self.store.search(q, k)
 
 
 def search_for(store: GalleryStore, location: str | Path) -> Any:

@@ -5,7 +5,10 @@ photo with an honest "unknown".
 >>> g.enroll("Ada", ["ada1.jpg", "ada2.jpg"])          # one face per photo; photos kept, not averaged
 >>> g.identify("door.jpg")                             # every face: box, name or "unknown", top-k
 
-The gallery stores which model made its embeddings (:class:`ModelIdentity`) and refuses another.
+The gallery stores which model made its embeddings (:class:`ModelIdentity`) and refuses another,
+unless the two are declared harmonic (:mod:`facenet.gallery.harmonic`: ``fused`` queries and faces
+in an SFace gallery): then every face keeps its own model, each comparison uses the threshold of
+its pair kind, and :meth:`Gallery.upgrade` re-embeds the faces with the new model.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numpy as np
 from facenet.data.images import ImageInput, describe_source
 from facenet.errors import FacenetError, ItemError
 from facenet.gallery.auto_threshold import META_IMPOSTOR
+from facenet.gallery.backends import exact_face_hits, exact_subject_hits
+from facenet.gallery.harmonic import ModelBoundStore, check_comparable, mixed_subject_hits, pair_scale, pair_threshold
 from facenet.gallery.results import UNKNOWN, Candidate, EnrolResult, Identification, ImageIdentification
 from facenet.gallery.store import GalleryStore, ModelIdentity, NewFace, SubjectNotFoundError
 from facenet.pipeline import FacePipeline
@@ -31,18 +36,6 @@ META_THRESHOLD_SOURCE = "identify_threshold_source"
 META_FPIR = "identify_fpir"  # the false-positive identification rate the automatic threshold aims at
 META_VERIFICATION = "verification_calibration"  # JSON: what `facenet calibrate --gallery` chose
 DEFAULT_FPIR = 1e-2
-
-
-def exact_subject_hits(store: GalleryStore, q: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-    """Exact search over every face of ``store``: per query the k nearest people (name, squared
-    L2 distance of their nearest face), nearest first. q: (Q, D) float32 unit norm."""
-    from facenet.gallery.index import FaceIndex, IndexOptions
-
-    ids, vecs, names = store.all_embeddings()
-    if len(names) == 0:
-        return [[] for _ in range(len(q))]
-    index = FaceIndex.from_arrays(ids, vecs, names, options=IndexOptions(exact_threshold=len(ids) + 1))  # exact
-    return [[(h.subject, float(h.distance)) for h in row] for row in index.search_subjects(q, k)]
 
 
 def identity_of(pipeline: FacePipeline) -> ModelIdentity:
@@ -69,9 +62,14 @@ def photo_sha256(image: ImageInput) -> str:
 class Gallery:
     """Enrolled people and their faces, over a :class:`GalleryStore` (SQLite or PostgreSQL).
 
-    store: the backend. pipeline: makes the embeddings (its identity must be the store's).
-    search: ``search(queries (Q, D), k) -> (distances (Q, k), face ids (Q, k))`` over the store's
-        faces (a FAISS index for SQLite, the pgvector index for PostgreSQL); default: exact.
+    store: the backend. pipeline: makes the embeddings (its identity must be the store's, or
+        declared harmonic with it and with every model that made a face there).
+    search: ``search(queries (Q, D), k) -> per query [(name, distance of their nearest face)]``,
+        the k nearest people, with a ``faces(queries, k) -> (distances (Q, k), face ids (Q, k))``
+        method for galleries holding several models' faces (a FAISS index for SQLite, the
+        pgvector index for PostgreSQL, :mod:`facenet.gallery.backends`); default: exact.
+    query_model: the identity of the embeddings given to :meth:`identify_embeddings` and
+        :meth:`add_embeddings`-free enrolment when there is no pipeline (default: the gallery's).
     auto_threshold: ``auto_threshold(n_subjects, n_faces, fpir) -> (threshold, source) | None``,
         the identification threshold for a gallery of that size
         (:class:`~facenet.gallery.auto_threshold.AutoThreshold`, what :func:`open_gallery` passes);
@@ -79,14 +77,21 @@ class Gallery:
     """
 
     def __init__(self, store: GalleryStore, pipeline: FacePipeline | None = None, search: Any = None,
-                 auto_threshold: Callable[[int, int, float], tuple[float, str] | None] | None = None) -> None:
-        if pipeline is not None:
-            store.identity.check_same(identity_of(pipeline), what="the pipeline's embeddings")
-        self.store = store
+                 auto_threshold: Callable[[int, int, float], tuple[float, str] | None] | None = None, *,
+                 query_model: ModelIdentity | None = None) -> None:
+        if pipeline is not None and query_model is not None and identity_of(pipeline) != query_model:
+            raise ValueError("The 'query_model' parameter of Gallery must be the pipeline's identity when both are given.")
+        query = identity_of(pipeline) if pipeline is not None else query_model or store.identity
+        for made_by in (store.identity, *store.model_counts()):
+            check_comparable(made_by, query, what="the pipeline's embeddings")
+        #: The model of the queries and of the faces enrolled through this gallery object.
+        self.query_identity = query
+        self.store: GalleryStore = store if query == store.identity else ModelBoundStore(store, query)  # type: ignore[assignment]
         self._pipeline = pipeline
         self._search = search
         self._auto = auto_threshold
         self._threshold_cache: tuple[tuple[int, str, str, str], tuple[float, str]] | None = None
+        self._scales_cache: tuple[tuple[int, ModelIdentity], dict[ModelIdentity, float]] | None = None
 
     @classmethod
     def open(cls, location: str | Path, model: str | FacePipeline | None = None, *, flip: bool | None = None,
@@ -95,8 +100,9 @@ class Gallery:
         pgvector), created for ``model`` when missing and ``create``.
 
         model: the embedder's name (``"sface"``; with ``flip``) or a ready :class:`FacePipeline`;
-            its model must be the gallery's, else ModelMismatchError naming both. None: the
-            gallery's own model (built when a photo needs embedding).
+            its model must be the gallery's or declared harmonic with it (flip off), else
+            ModelMismatchError naming both. None: the gallery's own model (built when a photo
+            needs embedding).
         Raises GalleryError for a location that is not a gallery (or missing, without ``create``).
         """
         from facenet.gallery.auto_threshold import AutoThreshold
@@ -136,17 +142,19 @@ class Gallery:
         """The pipeline that embeds photos for this gallery (built from the gallery's own model
         identity when none was given)."""
         if self._pipeline is None:
-            p = FacePipeline(embedder=self.identity.model, flip=self.identity.flip)
-            self.store.identity.check_same(identity_of(p), what="the pipeline's embeddings")
+            p = FacePipeline(embedder=self.query_identity.model, flip=self.query_identity.flip)
+            self.query_identity.check_same(identity_of(p), what="the pipeline's embeddings")
             self._pipeline = p
         return self._pipeline
 
     # ------------------------------------------------------------------ threshold
 
     def threshold(self) -> tuple[float, str]:
-        """(squared-L2 identification threshold, where it comes from). A threshold set with
-        :meth:`set_threshold` wins; otherwise it follows the gallery's size (computed once per
-        change of the gallery)."""
+        """(squared-L2 identification threshold, where it comes from), on the scale of the
+        gallery's own model. A threshold set with :meth:`set_threshold` wins; otherwise it follows
+        the gallery's size (computed once per change of the gallery). A comparison of another
+        kind (a harmonic query model, faces of another model) uses it divided by that kind's
+        :meth:`pair_kinds` scale; the source says so."""
         fixed = self.store.get_meta(META_THRESHOLD)
         if fixed:
             return float(fixed), self.store.get_meta(META_THRESHOLD_SOURCE) or "set by the user"
@@ -156,8 +164,34 @@ class Gallery:
         if self._threshold_cache is not None and self._threshold_cache[0] == key:
             return self._threshold_cache[1]
         value = self._threshold_now(float(fpir_raw or DEFAULT_FPIR))
+        kinds = self.pair_kinds()
+        if any(k["scale"] != 1.0 for k in kinds):
+            per = "; ".join(f"{k['query']} queries vs {k['faces']} faces: {k['threshold'] * value[0]:.4f} "
+                            f"({k['source']})" for k in kinds)
+            value = (value[0], f"{value[1]}; on {self.identity.model}'s scale, per pair kind: {per}")
         self._threshold_cache = (key, value)
         return value
+
+    def _scales(self) -> dict[ModelIdentity, float]:
+        """Face model -> the factor putting a (query, face) distance onto the gallery model's
+        scale (cached per change of the gallery)."""
+        key = (self.store.generation(), self.identity)
+        if self._scales_cache is None or self._scales_cache[0] != key:
+            models = list(self.store.model_counts()) or [self.identity]
+            self._scales_cache = (key, {m: pair_scale(self.identity, self.query_identity, m) for m in models})
+        return self._scales_cache[1]
+
+    def pair_kinds(self) -> list[dict[str, Any]]:
+        """Each kind of comparison this gallery makes for its query model: query and face model
+        names, ``scale`` (distance factor onto the gallery model's scale), ``threshold`` (the
+        share of the identification threshold a raw distance of that kind must stay under:
+        1 / scale) and the source of that kind's verification threshold."""
+        out = []
+        for m, c in self._scales().items():
+            _, src = pair_threshold(self.query_identity, m)
+            out.append({"query": self.query_identity.model, "faces": m.model, "scale": c, "threshold": 1.0 / c,
+                        "source": src})
+        return out
 
     def _threshold_now(self, fpir: float) -> tuple[float, str]:
         subs = self.store.subjects()
@@ -243,7 +277,8 @@ class Gallery:
                 errors.append(ItemError(i, where, getattr(exc, "reason", None) or str(exc)))
                 continue
             known.add(sha)
-            new.append(NewFace(embedding=emb, photo_sha256=sha, box=tuple(float(v) for v in box), source=where))
+            new.append(NewFace(embedding=emb, photo_sha256=sha, box=tuple(float(v) for v in box), source=where,
+                               model=self.query_identity))
         added = self.store.add_faces(name, new) if new else []
         return EnrolResult(name, tuple(added), tuple(again), tuple(errors))
 
@@ -279,34 +314,51 @@ class Gallery:
 
     def add_embeddings(self, name: str, embeddings: np.ndarray, identity: ModelIdentity, sources: Sequence[str] = (),
                        photo_sha256s: Sequence[str] = ()) -> list[int]:
-        """Enrol bare embeddings (N, D) made by ``identity`` (refused when it is not the gallery's)."""
-        self.identity.check_same(identity)
+        """Enrol bare embeddings (N, D) made by ``identity`` (refused when it is neither the
+        gallery's nor declared harmonic with it)."""
+        check_comparable(self.identity, identity)
         e = np.asarray(embeddings, np.float32).reshape(-1, self.identity.embedding_size)
         faces = [NewFace(embedding=v, photo_sha256=photo_sha256s[i] if i < len(photo_sha256s) else "",
-                         source=sources[i] if i < len(sources) else "") for i, v in enumerate(e)]
+                         source=sources[i] if i < len(sources) else "", model=identity) for i, v in enumerate(e)]
         return self.store.add_faces(name, faces)
 
     # ------------------------------------------------------------------ identification
 
     def identify_embeddings(self, embeddings: np.ndarray, k: int = 5,
                             boxes: np.ndarray | None = None) -> list[Identification]:
-        """Identify (Q, D) unit embeddings: the nearest person per query, ``unknown`` above the
-        threshold, and the top-k people (one entry per person, at the distance of their nearest
-        face) nearest first."""
+        """Identify (Q, D) unit embeddings of the query model: the nearest person per query,
+        ``unknown`` above the threshold, and the top-k people (one entry per person, at the
+        distance of their nearest face) nearest first.
+
+        Distances are raw squared L2. Where the query model or a face's model is not the
+        gallery's (harmonic models), each distance is ranked and decided on the gallery model's
+        scale (:meth:`pair_kinds`), so an Identification's ``threshold`` is the one of its nearest
+        person's pair kind."""
         k = check_scalar(k, "k", int, min_val=1, owner="identify")
         q = np.asarray(embeddings, np.float32).reshape(-1, self.identity.embedding_size)
         threshold, _ = self.threshold()
         if len(q) == 0:
             return []
-        hits = self._subject_hits(q, k)
+        scales = self._scales()
+        if len(scales) > 1:  # faces of several models: rank on one scale
+            n_faces = sum(self.store.model_counts().values())
+            hits = mixed_subject_hits(self._face_hits, self.store.face_info, q, k, scales, n_faces)
+        else:
+            c = next(iter(scales.values()))
+            hits = [[(n, d, c) for n, d in row] for row in self._subject_hits(q, k)]
         out = []
         for i in range(len(q)):
-            cands = tuple(Candidate(n, float(d)) for n, d in hits[i][:k])
-            best = cands[0] if cands else Candidate(UNKNOWN, float("inf"))
-            name = best.name if best.distance < threshold else UNKNOWN
+            cands = tuple(Candidate(n, float(d)) for n, d, _ in hits[i][:k])
+            name, d, c = hits[i][0] if hits[i] else (UNKNOWN, float("inf"), min(scales.values()))
+            t = threshold / c  # this pair kind's threshold for a raw distance
             box = (float("nan"),) * 4 if boxes is None else tuple(float(v) for v in boxes[i])
-            out.append(Identification(name, best.distance, threshold, cands, box))
+            out.append(Identification(name if d < t else UNKNOWN, float(d), float(t), cands, box))
         return out
+
+    def _face_hits(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest faces per query: (distances (Q, k), face ids (Q, k))."""
+        faces = getattr(self._search, "faces", None)
+        return faces(q, k) if faces is not None else exact_face_hits(self.store, q, k)
 
     def _subject_hits(self, q: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """Per query, the k nearest people as (name, distance), nearest first."""
@@ -345,10 +397,19 @@ class Gallery:
         """Sizes, the model, and the identification threshold with where it comes from."""
         subs = self.store.subjects()
         threshold, source = self.threshold()
+        models = [{"model": m.model, "identity": m.to_dict(), "faces": n} for m, n in self.store.model_counts().items()]
         return {"location": self.store.location, "model": self.identity.to_dict(), "subjects": len(subs),
-                "faces": int(sum(s.n_faces for s in subs)), "threshold": threshold, "threshold_source": source,
+                "faces": int(sum(s.n_faces for s in subs)), "faces_by_model": models,
+                "threshold": threshold, "threshold_source": source,
                 "fpir_target": float(self.store.get_meta(META_FPIR) or DEFAULT_FPIR),
                 "verification": self.verification_calibration(), "generation": self.store.generation()}
+
+    def upgrade(self, photo_dirs: Sequence[str | Path], **kwargs: Any) -> Any:
+        """Re-embed faces of other models with this gallery's query model, from their photos
+        under ``photo_dirs`` (see :func:`facenet.gallery.upgrade.upgrade_gallery`)."""
+        from facenet.gallery.upgrade import upgrade_gallery
+
+        return upgrade_gallery(self, photo_dirs, **kwargs)
 
     def close(self) -> None:
         self.store.close()

@@ -25,7 +25,7 @@ import numpy as np
 from facenet.gallery.store import ModelIdentity, ModelMismatchError, NewFace
 
 #: Where a declared mixed-pair threshold comes from (for threshold sources).
-MIXED_SOURCE = "declared in the model's config (compatible_with), chosen on LFW View 1"
+MIXED_SOURCE = "its config's compatible_with, chosen on LFW View 1"
 
 
 def _config(name: str) -> Any:
@@ -93,7 +93,8 @@ def pair_threshold(query: ModelIdentity, face: ModelIdentity) -> tuple[float, st
     t = mixed_threshold(query, face)
     if t is None:
         check_comparable(face, query, what="the query embeddings")
-    return float(t), f"mixed {query.model}/{face.model} pairs: {t:.4f}, {MIXED_SOURCE}"
+    by = query.model if _config(query.model).mixed_threshold(face.model) is not None else face.model
+    return float(t), f"mixed {query.model}/{face.model} pairs: {t:.4f}, declared by {by}: {MIXED_SOURCE}"
 
 
 def pair_scale(reference: ModelIdentity, query: ModelIdentity, face: ModelIdentity) -> float:
@@ -154,3 +155,56 @@ class ModelBoundStore:
 
     def __exit__(self, *exc: object) -> None:
         self._store.close()
+
+
+def partners(identity: ModelIdentity) -> list[ModelIdentity]:
+    """The registered models ``identity``'s own config declares harmonic with (flip off), as
+    identities; empty when it declares none or is not a plain registered model."""
+    cfg = _config(identity.model)
+    if cfg is None or identity.flip or not _registered(identity, cfg):
+        return []
+    out = []
+    for name, _ in cfg.compatible_with:
+        other = _config(name)
+        if other is not None:
+            sha = other.weights.sha256 if other.weights is not None else ""
+            out.append(ModelIdentity(name, sha, int(other.embedding_size), False))
+    return out
+
+
+def mixed_subject_hits(face_search: Any, face_info: Any, q: np.ndarray, k: int, scales: dict[ModelIdentity, float],
+                       n_faces: int) -> list[list[tuple[str, float, float]]]:
+    """Per query, the k nearest people of a gallery holding faces of several models, each at its
+    best face by *rescaled* distance (``d * scales[face model]``): (name, raw distance, that
+    face's scale), rescaled-nearest first.
+
+    face_search(q (Q, D), m) -> (distances (Q, m), face ids (Q, m), -1 padding): nearest faces by raw
+    distance; face_info(ids) -> {id: (subject, model)}. Faces are fetched 4 k (16 at least) at a
+    time, four times more until no face further away can beat the k-th person: a face at raw
+    distance d rescales to at least d * min(scales), so once the last face fetched is that far past
+    the k-th rescaled distance, the answer is exact (up to the index's own recall)."""
+    c_min = min(scales.values()) if scales else 1.0
+    out: list[list[tuple[str, float, float]]] = [[] for _ in range(len(q))]
+    todo, fetch = list(range(len(q))), max(4 * k, 16)
+    while todo:
+        dist, ids = face_search(q[todo], min(fetch, max(n_faces, 1)))
+        info = face_info(sorted({int(i) for i in np.asarray(ids).ravel() if i >= 0}))
+        again = []
+        for row, qi in enumerate(todo):
+            best: dict[str, tuple[float, float]] = {}
+            for d, fid in zip(dist[row], ids[row]):
+                if fid < 0 or int(fid) not in info:
+                    continue
+                name, model = info[int(fid)]
+                c = scales.get(model, 1.0)
+                if name not in best or float(d) * c < best[name][0] * best[name][1]:
+                    best[name] = (float(d), c)
+            ranked = sorted(((n, d, c) for n, (d, c) in best.items()), key=lambda t: (t[1] * t[2], t[0]))[:k]
+            kth = ranked[-1][1] * ranked[-1][2] if len(ranked) == k else float("inf")
+            complete = fetch >= n_faces or float(dist[row, -1]) * c_min >= kth
+            if complete:
+                out[qi] = ranked
+            else:
+                again.append(qi)
+        todo, fetch = again, fetch * 4
+    return out
