@@ -266,3 +266,77 @@ def test_sample_embeddings_is_a_seeded_subset(store_factory, make_faces):
     assert s.sample_embeddings(8, seed=1)[0].tolist() == sub.tolist()  # the same gallery and seed: the same faces
     pos = {int(i): k for k, i in enumerate(all_ids)}
     assert _close(store_factory, sub_emb, all_emb[[pos[int(i)] for i in sub]])
+
+
+# ---------------------------------------------------------------- per-face model identity (schema v2)
+
+def _other(identity):
+    """Another model of the same embedding size (the store records it; the gallery judges it)."""
+    return dataclasses.replace(identity, model="fused", weights_sha256="cd" * 32)
+
+
+def test_faces_carry_their_model(store_factory, make_faces, identity):
+    s = store_factory()
+    new = _other(identity)
+    s.add_faces("Ann", make_faces(2))
+    ids = s.add_faces("Ann", [dataclasses.replace(f, model=new) for f in make_faces(2, seed=1)])
+    s.bulk_add([("Bob", [dataclasses.replace(f, model=new) for f in make_faces(1, seed=2)]), ("Cy", make_faces(1, seed=3))])
+    assert [f.model for f in s.faces("Ann")] == [identity, identity, new, new]
+    assert s.model_counts() == {identity: 3, new: 3}
+    info = s.face_info([*ids, 10**9])
+    assert info == {ids[0]: ("Ann", new), ids[1]: ("Ann", new)}, "unknown ids are left out"
+    only_new = s.all_embeddings(model=new)
+    assert sorted(only_new[2]) == ["Ann", "Ann", "Bob"] and only_new[1].shape == (3, identity.embedding_size)
+    assert s.all_embeddings(model=dataclasses.replace(new, flip=True))[0].size == 0, "a model with no faces: none"
+    assert sorted(s.sample_embeddings(100, model=identity)[2]) == ["Ann", "Ann", "Cy"]
+    assert len(s.sample_embeddings(2, model=new)[0]) <= 2
+    assert store_factory.reopen(s).model_counts() == {identity: 3, new: 3}
+    with pytest.raises(ValueError, match="embeddings"):
+        s.add_faces("Ann", [dataclasses.replace(make_faces(1, seed=4)[0], model=dataclasses.replace(new, embedding_size=8))])
+
+
+def test_replace_embeddings_is_one_change(store_factory, make_faces, unit_vectors, identity):
+    s = store_factory()
+    new = _other(identity)
+    ann = s.add_faces("Ann", make_faces(3))
+    bob = s.add_faces("Bob", make_faces(1, seed=1))
+    before = {f.face_id: f for f in s.faces()}
+    g = s.generation()
+    v = unit_vectors(3, seed=9)
+    assert s.replace_embeddings("Ann", [(ann[0], v[0]), (ann[1], v[1]), (bob[0], v[2])], new) == 2, "Bob's face is not Ann's"
+    assert s.generation() == g + 1
+    after = {f.face_id: f for f in s.faces()}
+    assert after[ann[0]].model == new and after[ann[2]].model == identity and after[bob[0]].model == identity
+    assert _close(store_factory, after[ann[0]].embedding, v[0]) and _close(store_factory, after[bob[0]].embedding,
+                                                                           before[bob[0]].embedding)
+    assert after[ann[0]].photo_sha256 == before[ann[0]].photo_sha256 and after[ann[0]].source == before[ann[0]].source
+    np.testing.assert_array_equal(after[ann[0]].box, before[ann[0]].box)
+    assert s.replace_embeddings("Ann", [], new) == 0 and s.generation() == g + 1
+    with pytest.raises(ValueError, match="unit length"):
+        s.replace_embeddings("Ann", [(ann[2], v[0] * 2)], new)
+    with pytest.raises(SubjectNotFoundError):
+        s.replace_embeddings("Nobody", [(ann[2], v[0])], new)
+    assert s.model_counts() == {identity: 2, new: 2}
+
+
+def test_set_identity_at_the_end_of_an_upgrade(store_factory, make_faces, unit_vectors, identity):
+    from facenet.gallery.store import GalleryError
+
+    s = store_factory()
+    new = _other(identity)
+    ids = s.add_faces("Ann", make_faces(2))
+    with pytest.raises(GalleryError, match="2 face"):
+        s.set_identity(new)
+    assert s.identity == identity
+    s.replace_embeddings("Ann", list(zip(ids, unit_vectors(2, seed=5))), new)
+    g = s.generation()
+    s.set_identity(new)
+    assert s.identity == new and s.generation() == g + 1
+    s.set_identity(new)
+    assert s.generation() == g + 1, "the same identity again changes nothing"
+    t = store_factory.reopen(s)
+    assert t.identity == new and t.model_counts() == {new: 2}
+    with pytest.raises(ModelMismatchError):
+        store_factory.reopen(s, identity)
+    assert store_factory.reopen(s, new).add_faces("Bob", make_faces(1, seed=3))
+    assert t.faces("Bob")[0].model == new, "a face without a model is the gallery's (new) model's"

@@ -1,15 +1,17 @@
 """`facenet gallery G list | show NAME | rename OLD NEW | merge A B | remove NAME | export FILE |
-import FILE | stats | threshold [T | --auto]`"""
+import FILE | stats | threshold [T | --auto] | upgrade --model M --photos DIR...`"""
 
 from __future__ import annotations
 
 import argparse
 
 from facenet.commands.common import emit_json
+from facenet.commands.gallery_upgrade import add_arguments, run_upgrade
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("gallery", help="manage a recognition gallery: list, show, rename, merge, remove, export, import, stats")
+    p = sub.add_parser("gallery", help="manage a recognition gallery: list, show, rename, merge, remove, export, import, "
+                                       "stats, threshold, upgrade")
     p.add_argument("gallery", metavar="G", help="gallery file (SQLite) or postgresql:// URL")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -42,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--auto", action="store_true")
     s.add_argument("--fpir", type=float, default=None, metavar="RATE",
                    help="with --auto: the share of strangers that may be matched to somebody (default 1e-2)")
+    s = ops.add_parser("upgrade", help="re-embed the faces with a harmonic model (e.g. fused for SFace) from their photos")
+    add_arguments(s)
     p.set_defaults(func=run)
 
 
@@ -50,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from facenet.gallery.open import open_gallery
     from facenet.gallery.transfer import export_gallery, import_gallery
 
+    if args.op == "upgrade":
+        out, text = run_upgrade(args)
+        _emit(args, out, text)
+        return 0
     with open_gallery(args.gallery, None, create=False) as g:
         op = args.op
         if op == "list":
@@ -58,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             text = "\n".join(f"{r['name']}\t{r['faces']} face(s)" for r in rows) or "(empty gallery)"
         elif op == "stats":
             out = g.stats()
-            text = "\n".join(f"{k:18s} {v}" for k, v in out.items() if k != "verification")
+            text = "\n".join(f"{k:18s} {v}" for k, v in out.items() if k not in ("verification", "faces_by_model"))
+            text += "".join(f"\nfaces by {m['model']:9s}  {m['faces']}" for m in out["faces_by_model"])
             if out["verification"]:
                 v = out["verification"]
                 text += (f"\nverification       {v['threshold']:.4f} (FAR {100 * v['far']:.2f}% on {v.get('source', '?')}; "
@@ -93,8 +102,12 @@ def run(args: argparse.Namespace) -> int:
                 g.set_fpir(args.fpir)
             t, src = g.threshold()
             out, text = {"threshold": t, "threshold_source": src}, f"identification threshold {t:.4f} ({src})"
+    _emit(args, out, text)
+    return 0
+
+
+def _emit(args: argparse.Namespace, out: object, text: str) -> None:
     if args.json:
         emit_json(out)
     else:
         print(text)
-    return 0

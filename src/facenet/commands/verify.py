@@ -24,13 +24,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _gallery_threshold(args: argparse.Namespace, pipe: object) -> float:
     """The verification threshold stored with --gallery (before any image is read)."""
     from facenet.errors import UsageError
+    from facenet.gallery.gallery import identity_of
     from facenet.gallery.open import open_gallery
+    from facenet.gallery.store import ModelIdentity
 
     with open_gallery(args.gallery, pipe, create=False) as g:
         cal = g.verification_calibration()
+        made_by = g.identity if cal is None or cal.get("model") is None else ModelIdentity.from_dict(cal["model"])
     if cal is None:
         raise UsageError(f"Gallery {args.gallery} has no stored calibration: run `facenet calibrate --gallery "
                          f"{args.gallery}` first, or leave out --gallery to use the model's threshold.")
+    if made_by != identity_of(pipe):  # a harmonic model: the gallery accepts it, but the calibration is another's
+        raise UsageError(f"The calibration stored with {args.gallery} was made with {made_by.describe()}, but this "
+                         f"pipeline is {identity_of(pipe).describe()}; two photos of one model are not a mixed pair. "
+                         "Leave out --gallery to use the model's own threshold.")
     return float(cal["threshold"])
 
 

@@ -13,7 +13,6 @@ its pair kind, and :meth:`Gallery.upgrade` re-embeds the faces with the new mode
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -26,7 +25,7 @@ from facenet.gallery.auto_threshold import META_IMPOSTOR
 from facenet.gallery.backends import exact_face_hits, exact_subject_hits
 from facenet.gallery.harmonic import ModelBoundStore, check_comparable, mixed_subject_hits, pair_scale, pair_threshold
 from facenet.gallery.results import UNKNOWN, Candidate, EnrolResult, Identification, ImageIdentification
-from facenet.gallery.store import GalleryStore, ModelIdentity, NewFace, SubjectNotFoundError
+from facenet.gallery.store import GalleryStore, ModelIdentity, NewFace, SubjectNotFoundError, photo_sha256
 from facenet.pipeline import FacePipeline
 from facenet.validation import check_scalar
 
@@ -43,20 +42,6 @@ def identity_of(pipeline: FacePipeline) -> ModelIdentity:
     cfg = pipeline.embedder.config
     sha = cfg.weights.sha256 if cfg.weights is not None else ""
     return ModelIdentity(model=cfg.name, weights_sha256=sha, embedding_size=int(cfg.embedding_size), flip=bool(pipeline.flip))
-
-
-def photo_sha256(image: ImageInput) -> str:
-    """SHA-256 of a photo's bytes (a path or bytes); of the pixel buffer for arrays / PIL images."""
-    if isinstance(image, (str, Path)):
-        h = hashlib.sha256()
-        with open(image, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        return hashlib.sha256(bytes(image)).hexdigest()
-    arr = np.ascontiguousarray(np.asarray(image))
-    return hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()
 
 
 class Gallery:

@@ -342,3 +342,21 @@ def sample_face_ids(lo: int, hi: int, count: int, n: int, seed: int) -> list[int
     span = hi - lo + 1
     want = min(span, int(n * span / max(count, 1)) + 1)
     return sorted(int(v) + lo for v in rng.choice(span, want, replace=False))
+
+
+def photo_sha256(image: Any) -> str:
+    """SHA-256 of a photo's bytes (a path or bytes); of the pixel buffer for arrays / PIL images
+    (what a face's ``photo_sha256`` holds)."""
+    import hashlib
+    from pathlib import Path
+
+    if isinstance(image, (str, Path)):
+        h = hashlib.sha256()
+        with open(image, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(bytes(image)).hexdigest()
+    arr = np.ascontiguousarray(np.asarray(image))
+    return hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()

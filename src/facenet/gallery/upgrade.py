@@ -15,14 +15,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from facenet.gallery.store import ModelIdentity
-
-if TYPE_CHECKING:
-    from facenet.gallery.gallery import Gallery
 
 #: Smallest overlap (intersection over union) of a detected face with the stored box to count
 #: as the enrolled face found again.
@@ -61,7 +58,7 @@ def index_photos(dirs: Sequence[str | Path]) -> dict[str, Path]:
     path. DataError for a folder that does not exist."""
     from facenet.data.files import IMAGE_EXTENSIONS
     from facenet.errors import DataError
-    from facenet.gallery.gallery import photo_sha256
+    from facenet.gallery.store import photo_sha256
 
     found: dict[str, Path] = {}
     for d in dirs:
@@ -89,9 +86,10 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return w * h / np.maximum(area(np.asarray(a, np.float64)) + area(b) - w * h, 1e-9)
 
 
-def upgrade_gallery(gallery: "Gallery", photo_dirs: Sequence[str | Path], *, min_iou: float = MIN_IOU,
+def upgrade_gallery(gallery: Any, photo_dirs: Sequence[str | Path], *, min_iou: float = MIN_IOU,
                     progress: Callable[[str, int], None] | None = None) -> UpgradeReport:
-    """Re-embed with ``gallery``'s query model (its pipeline: the new model) every face of another
+    """Re-embed with ``gallery``'s query model (a :class:`~facenet.gallery.gallery.Gallery` whose
+    pipeline is the new model's) every face of another
     model whose photo is under ``photo_dirs`` and whose stored box the detector finds again
     (IoU >= ``min_iou``); one transaction per person. Then, when every face is the new model's,
     it becomes the gallery's model. progress(subject, faces upgraded) after each person."""
