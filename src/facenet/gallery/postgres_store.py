@@ -27,6 +27,7 @@ import numpy as np
 
 from facenet.gallery import pg_bulk, pg_search
 from facenet.gallery import pg_schema as schema_mod
+from facenet.gallery.harmonic import check_comparable
 from facenet.gallery.index import SubjectHit
 from facenet.gallery.pg_models import PostgresModels
 from facenet.gallery.pg_schema import NOW, SCHEMA_PREFIX, Vec, closing_on_error, connect, first_line, split_url
@@ -130,7 +131,7 @@ class PostgresStore(PostgresModels):
              ef_search: int = DEFAULT_EF_SEARCH) -> "PostgresStore":
         """The gallery ``name`` (default "default", or the URL's ``gallery=``) at ``url``,
         migrated to the current layout. identity: the model in use (ModelMismatchError naming
-        both when it differs from the gallery's); None: take the gallery's. GalleryError when the
+        both when it differs from the gallery's and is not declared harmonic with it); None: take the gallery's. GalleryError when the
         server cannot be reached or holds no such gallery."""
         if identity is not None:
             check_type(identity, "identity", ModelIdentity, owner="PostgresStore.open")
@@ -161,7 +162,7 @@ class PostgresStore(PostgresModels):
                     new = schema_mod.migrate(conn, ident, stored.embedding_size, version)
                     conn.execute(sql.SQL("UPDATE {}.gallery SET schema_version = %s").format(ident), [new])
             if identity is not None:
-                stored.check_same(identity, what="the embeddings of the model in use")
+                check_comparable(stored, identity, what="the embeddings of the model in use")  # same or harmonic
             schema_mod.prepare(conn, schema)
             return cls(conn, server, schema, stored, shown, ef_search)
 

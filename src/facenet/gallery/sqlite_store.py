@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from facenet.gallery import sqlite_schema
+from facenet.gallery.harmonic import check_comparable
 from facenet.gallery.quantize import QUANTIZE, decode, encode
 from facenet.gallery.sqlite_models import SQLiteModels
 from facenet.gallery.sqlite_rows import (
@@ -128,7 +129,8 @@ class SQLiteStore(SQLiteModels):
         """Open the gallery at ``path``, migrating an older schema forward.
 
         identity None: use the model identity stored in the file; given: ModelMismatchError
-        (naming both models) when it differs. GalleryError when the file is missing, not a
+        (naming both models) when it differs and is not declared harmonic with it (the store's
+        identity stays the stored one). GalleryError when the file is missing, not a
         gallery, damaged, or of a newer schema."""
         check_type(identity, "identity", (ModelIdentity, type(None)), owner="SQLiteStore.open",
                    what="a ModelIdentity or None")
@@ -151,7 +153,7 @@ class SQLiteStore(SQLiteModels):
             except (KeyError, ValueError, TypeError) as exc:
                 raise GalleryError(f"{path} is a damaged gallery: its model identity cannot be read ({exc}).") from None
             if identity is not None:
-                stored.check_same(identity, what="the embeddings of the model in use")
+                check_comparable(stored, identity, what="the embeddings of the model in use")  # same or harmonic
         except BaseException:
             conn.close()
             raise
