@@ -17,6 +17,12 @@ people per draw, ~70 % of them alone. The draws have no large identity (at most 
 an identity has), LFW has several (530 photos of one man): so the full 6,130-photo set (21 photos a
 person, dense) is the second regime. Every setting maximises the mean of the two regimes'
 (pairwise F1 + BCubed F) / 2 (draws averaged first); ties go to the smaller threshold.
+graph: a fixed threshold first (average or components), then the size-aware average linkage
+(``threshold`` x ``pair_fpir`` x ``size_power``, ``PAIR_FPIRS`` / ``SIZE_POWERS`` / ``SIZE_GRID``;
+it ships only where it beats the fixed one), then the k of the k-NN graph. The size-aware
+rule's limit for two single faces follows the number of faces through the gallery's CelebA
+impostor model, so one ``pair_fpir`` serves CelebA's ~600-photo draws and its 6,130-photo set
+alike (and LFW's 13,233), where a fixed threshold's best value drifts with the collection size.
 
 LFW (``lfw``): all 13,233 images, the primary face of each (images where no face is found keep
 the pipeline's centre-crop embedding and are clustered like any other; their number is printed).
@@ -46,6 +52,9 @@ from facenet.cluster.metrics import clustering_scores
 
 GRID = [round(float(t), 2) for t in np.arange(0.80, 1.61, 0.02)]
 GRAPH_PARTITIONS = ("average", "components")
+PAIR_FPIRS = (0.003, 0.01, 0.03, 0.1, 0.3)  # size-aware average linkage: the single-face limit's FPIR at N faces
+SIZE_POWERS = (0.5, 1.0, 2.0)  # ... and how fast the limit moves to the threshold with the pairs between two clusters
+SIZE_GRID = [t for t in GRID if 1.2 <= t <= 1.5]  # its threshold (the many-pairs limit)
 NEIGHBORS = (16, 32, 64)
 DENSITY_MIN_SAMPLES = (1, 2, 3)
 MODELS = {"sface": "plain", "sface+flip": "flip"}
@@ -95,6 +104,25 @@ def _api(**kw: Any) -> Any:
     return lambda x: cluster_embeddings(x, **kw).labels
 
 
+def memo_knn() -> None:
+    """Remember each (faces, k)'s k-NN table in this process: the grid runs the same exact search
+    (deterministic, IndexFlatIP) on the same draws hundreds of times; the results are the same."""
+    from facenet.cluster import graph
+
+    if getattr(graph.knn, "memo", None) is not None:
+        return
+    plain, memo = graph.knn, {}
+
+    def knn(x: np.ndarray, k: int, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+        key = (hash(np.ascontiguousarray(x).tobytes()), x.shape, k, tuple(sorted(kw.items())))
+        if key not in memo:
+            memo[key] = plain(x, k, **kw)
+        return memo[key][0].copy(), memo[key][1].copy()
+
+    knn.memo = memo  # type: ignore[attr-defined]
+    graph.knn = knn
+
+
 def _density(method: str, **opts: Any) -> Any:
     """DBSCAN / HDBSCAN with explicit options (the library call and the split, as cluster_embeddings runs them)."""
     from facenet.cluster import methods
@@ -103,17 +131,30 @@ def _density(method: str, **opts: Any) -> Any:
     return lambda x: methods.finish_labels(methods._library(method, methods._check_embeddings(x), np.arange(len(x)), t, None, opts, 0)[0])
 
 
-def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], model: str) -> dict[str, Any]:
+    """graph: a fixed threshold (average or components partition), then the size-aware average
+    linkage (threshold x pair_fpir x size_power; it must beat the fixed one), then the k of the
+    k-NN graph at the best of them."""
     rows = [({"threshold": t, "neighbors": 32, "partition": p}, score(x, labels, sets, _api(method="graph", threshold=t, neighbors=32, partition=p)))
             for p in GRAPH_PARTITIONS for t in GRID]
+    print(f"  graph, fixed threshold: {best(rows)}", file=sys.stderr)
+    for pw in SIZE_POWERS:
+        for f in PAIR_FPIRS:
+            for t in SIZE_GRID:
+                opt = {"threshold": t, "neighbors": 32, "partition": "average", "pair_fpir": f, "size_power": pw}
+                rows.append((opt, score(x, labels, sets, _api(method="graph", model=model, **opt))))
+        print(f"  graph, size-aware up to power {pw}: {best(rows)}", file=sys.stderr)
     opt, sc = best(rows)
-    print(f"  graph {opt} {sc}", file=sys.stderr)
     for k in NEIGHBORS:  # the k of the k-NN graph, at the chosen partition and threshold
         if k != 32:
-            rows.append(({**opt, "neighbors": k}, score(x, labels, sets, _api(method="graph", **{**opt, "neighbors": k}))))
+            rows.append(({**opt, "neighbors": k}, score(x, labels, sets, _api(method="graph", model=model, **{**opt, "neighbors": k}))))
     opt, sc = best(rows)
-    out["graph"] = {**opt, "celeba": sc}
+    return {**opt, "celeba": sc}
+
+
+def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], model: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"graph": calibrate_graph(x, labels, sets, model)}
+    print(f"  graph {out['graph']}", file=sys.stderr)
     rows = [({"threshold": t}, score(x, labels, sets, _api(method="agglomerative", threshold=t))) for t in GRID]
     opt, sc = best(rows)
     out["agglomerative"] = {**opt, "celeba": sc}
@@ -131,17 +172,20 @@ def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray]) -
 
 
 def calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    memo_knn()
     dev = celeba_dev(args.data, args.out_identify)
     sets = draws(dev["labels"], lfw_counts(args.data), args.draws) + [np.arange(len(dev["labels"]))]
     table: dict[str, Any] = {
         "version": 1, "source": SOURCE,
         "split": {**dev["info"], "draws": args.draws, "photos_per_draw": [int(len(s)) for s in sets[:-1]],
                   "objective": "mean of two regimes' (pairwise F1 + BCubed F) / 2: averaged over the LFW-shaped draws, and the full set",
-                  "grid": [GRID[0], GRID[-1], 0.02]},
+                  "grid": [GRID[0], GRID[-1], 0.02],
+                  "size_aware_grid": {"threshold": [SIZE_GRID[0], SIZE_GRID[-1], 0.02], "pair_fpir": list(PAIR_FPIRS),
+                                      "size_power": list(SIZE_POWERS)}},
         "models": {}}
     for model, emb in MODELS.items():
         t0 = time.perf_counter()
-        table["models"][model] = calibrate_model(dev[emb], dev["labels"], sets)
+        table["models"][model] = calibrate_model(dev[emb], dev["labels"], sets, model)
         print(f"{model}: {json.dumps(table['models'][model])} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     return table
 

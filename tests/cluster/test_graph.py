@@ -100,3 +100,45 @@ def test_average_merges_along_the_smallest_average_first():
     assert len(set(graph.components(3, i, j, d, 0.6, np.arange(3)).tolist())) == 1
     avg = graph.average(3, i, j, d, 0.6, np.arange(3), x)
     assert avg[0] == avg[1] != avg[2]  # 0-1 (0.35) first; then the average to 2 is (1.47 + 0.47) / 2
+
+
+def test_merge_limit_moves_from_single_to_threshold_with_the_pairs():
+    t = graph.merge_limit(1.3, 1.0, 1.0, np.array([1, 1, 2, 10, 1000]), np.array([1, 2, 2, 10, 1000]))
+    assert np.allclose(t, [1.0, 1.3 - 0.3 / 2, 1.3 - 0.3 / 4, 1.3 - 0.3 / 100, 1.3 - 0.3 / 1e6])
+    assert np.allclose(graph.merge_limit(1.3, 1.0, 0.5, np.array([4]), np.array([1])), 1.3 - 0.3 / 2)
+    assert np.allclose(graph.merge_limit(1.3, None, 1.0, np.array([1, 5]), np.array([1, 5])), 1.3)
+
+
+def test_size_aware_average_equals_plain_when_single_is_the_threshold():
+    x, _ = _people(np.random.default_rng(5), n_people=8, per=4, spread=0.4)
+    n = len(x)
+    i, j, d = graph.knn_edges(*graph.knn(x, 6))
+    for t in (0.6, 1.0, 1.4):
+        assert np.array_equal(graph.average(n, i, j, d, t, np.arange(n), x, single=t),
+                              graph.average(n, i, j, d, t, np.arange(n), x))
+
+
+def _two_tight_halves_and_two_singles():
+    # a person in two tight halves of 5 faces whose average distance is ~1.2, and two lone faces
+    # ~1.2 apart, far from the rest: unit vectors in 8-D
+    rng = np.random.default_rng(6)
+    e = np.eye(8)
+    half = np.sqrt(1 - 1.2 / 4)
+    c1, c2 = half * e[0] + np.sqrt(1.2) / 2 * e[1], half * e[0] - np.sqrt(1.2) / 2 * e[1]
+    s1, s2 = half * e[4] + np.sqrt(1.2) / 2 * e[5], half * e[4] - np.sqrt(1.2) / 2 * e[5]
+    x = np.vstack([c1 + 0.02 * rng.normal(size=(5, 8)), c2 + 0.02 * rng.normal(size=(5, 8)), s1, s2])
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_size_aware_average_joins_large_clusters_before_single_faces():
+    x = _two_tight_halves_and_two_singles()
+    n = len(x)
+    i, j, d = graph.knn_edges(*graph.knn(x, n - 1))
+    g = np.arange(n)
+    plain_strict = graph.average(n, i, j, d, 1.0, g, x)
+    plain_loose = graph.average(n, i, j, d, 1.3, g, x)
+    sized = graph.average(n, i, j, d, 1.3, g, x, single=1.0)
+    assert len(set(plain_strict[:10].tolist())) == 2 and plain_strict[10] != plain_strict[11]  # halves apart
+    assert len(set(plain_loose[:10].tolist())) == 1 and plain_loose[10] == plain_loose[11]  # lone faces joined
+    assert len(set(sized[:10].tolist())) == 1 and sized[10] != sized[11]  # 25 pairs: 1.3 - 0.3 / 25; one pair: 1.0
+    assert not set(sized[10:].tolist()) & set(sized[:10].tolist())

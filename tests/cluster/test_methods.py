@@ -107,3 +107,27 @@ def test_hdbscan_takes_no_threshold_and_dbscan_noise_is_unclustered():
     far = np.eye(32, dtype=np.float32)[:1]  # a face far from everyone: DBSCAN noise with min_samples 2
     lab, _ = methods._library("dbscan", np.concatenate([x, far]), np.arange(len(x) + 1), 0.8, None, {"min_samples": 2}, 0)
     assert lab[-1] == -1 and (lab[:-1] >= 0).all()
+
+
+def test_graph_default_is_size_aware_and_its_single_limit_falls_with_the_collection():
+    from facenet.cluster.methods import single_threshold
+
+    x, who = _people(2)
+    r = cluster_embeddings(x)
+    opts = methods.default_options("sface", "graph")
+    if "pair_fpir" in opts:  # the shipped setting is size-aware
+        assert r.options["pair_fpir"] == opts["pair_fpir"] and r.options["size_power"] == opts["size_power"]
+        assert 0 < r.options["single_threshold"] <= r.threshold
+    assert _same_partition(r.labels, who)
+    small, large = single_threshold("sface", 100, 0.03, 4.0), single_threshold("sface", 100_000, 0.03, 4.0)
+    assert 0 < large < small < 4
+    assert single_threshold("sface", 100, 0.03, 0.5) == 0.5  # capped at the threshold
+    given = cluster_embeddings(x, threshold=0.8)  # a given threshold: plain average linkage
+    assert "single_threshold" not in given.options
+    sized = cluster_embeddings(x, threshold=0.8, pair_fpir=0.03)
+    assert sized.options["single_threshold"] == pytest.approx(single_threshold("sface", len(x), 0.03, 0.8), abs=1e-6)
+    assert sized.options["size_power"] == 1.0
+    with pytest.raises(UncalibratedError, match="impostor model"):
+        cluster_embeddings(x, threshold=0.8, pair_fpir=0.03, model="nns2")
+    with pytest.raises(ValueError, match="pair_fpir"):
+        cluster_embeddings(x, threshold=0.8, pair_fpir=1.5)

@@ -18,6 +18,12 @@ Partitions of the graph (every one refuses to put two faces of one photo togethe
   tested on all |A||B| pairs, not just the graph's edges: with every pair a candidate this *is*
   average linkage (SciPy's, cut at the threshold; tested), at O(E) memory instead of O(N^2). The
   merging runs in vectorised rounds of reciprocal nearest pairs (:func:`average`).
+  The calibrated default makes the cut size-aware (:func:`merge_limit`): the average over the
+  n_a n_b pairs between two large clusters is far less noisy than one distance, so two clusters
+  merge under a limit that moves from ``single`` (two single faces) to ``threshold`` (many
+  pairs) as n_a n_b grows; ``single`` comes from the gallery's impostor model at the number of
+  faces clustered (:func:`facenet.cluster.methods.single_threshold`): a face has more strangers
+  to be confused with in a larger collection.
   No pinned library does this: SciPy and scikit-learn need the full distance matrix
   (scikit-learn's ``connectivity`` graph restricts merges but still cannot take a threshold on the
   average at this size, nor cannot-links), and graph libraries with Leiden/Louvain (igraph,
@@ -103,25 +109,44 @@ def components(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: f
     return constrained_union(n, i[keep], j[keep], d[keep], groups)
 
 
+def merge_limit(threshold: float, single: float | None, power: float, size_a: np.ndarray, size_b: np.ndarray) -> np.ndarray:
+    """The size-aware merge threshold t(n_a, n_b) = threshold + (single - threshold) (n_a n_b)^-power.
+
+    Two single faces must come under ``single`` (one noisy distance); two clusters with many
+    pairs between them under a value that tends to ``threshold`` (their average over n_a n_b
+    pairs is far less noisy). ``single`` None: ``threshold`` for every merge. Returns an array
+    shaped like ``size_a``."""
+    size_a = np.asarray(size_a, np.float64)
+    if single is None:
+        return np.full(size_a.shape, float(threshold))
+    return threshold + (single - threshold) * (size_a * np.asarray(size_b, np.float64)) ** (-power)
+
+
 def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: float, groups: np.ndarray,
-            embeddings: np.ndarray) -> np.ndarray:
+            embeddings: np.ndarray, *, single: float | None = None, power: float = 1.0) -> np.ndarray:
     """Average linkage between k-NN-adjacent clusters, with cannot-link (module docstring). (N,) labels.
+
+    Two clusters A, B merge when their average distance is under the merge limit: ``threshold``
+    (``single`` None: plain average linkage cut at ``threshold``), or the size-aware
+    :func:`merge_limit` from ``single`` (two single faces) to ``threshold`` (many pairs).
 
     The average squared-L2 distance between two sets of unit vectors is exact from their sums:
     mean_{a in A, b in B} |a - b|^2 = 2 - 2 (sum A . sum B) / (|A| |B|), so every merge is tested
     on the true average over all |A||B| pairs, not only on the graph's edges; the graph only says
-    which clusters are candidates (those joined by an edge under the threshold: an average under
-    it needs at least one pair under it).
+    which clusters are candidates (those joined by an edge under the largest limit: an average
+    under it needs at least one pair under it).
 
-    Merging runs in rounds, all vectorised: every cluster finds its nearest candidate (smallest
-    average); mutual nearest pairs under the threshold merge at once (the reciprocal-nearest-
-    neighbour scheme: average linkage is reducible, so with every pair a candidate this gives
-    exactly the sequential algorithm's clusters), except pairs that share a photo, whose edges are
-    dropped for good (photo sets only grow). A pair whose average is at or over the threshold
-    is dropped too: the average of a merged cluster is a size-weighted mean of its parts', so it
-    can only come under the threshold through a part that is under it, and that part has its own
-    edges."""
-    keep = d < threshold
+    Merging runs in rounds, all vectorised: every cluster finds its nearest candidate among the
+    pairs under their limit (smallest average minus limit); mutual nearest pairs merge at once
+    (the reciprocal-nearest-neighbour scheme: plain average linkage is reducible, so with every
+    pair a candidate this gives exactly the sequential algorithm's clusters), except pairs that
+    share a photo, whose edges are dropped for good (photo sets only grow). A pair whose average
+    is at or over the largest limit is dropped too: the average of a merged cluster is a
+    size-weighted mean of its parts', so it can only come under it through a part that is under
+    it, and that part has its own edges. A pair under the largest limit but over its own waits:
+    it is measured again when one of its clusters grows."""
+    top = float(threshold if single is None else max(threshold, single))
+    keep = d < top
     total = embeddings.astype(np.float64)  # row c: the vector sum of cluster c (c: the id of one member)
     size = np.ones(n, np.float64)
     lab = np.arange(n, dtype=np.int64)
@@ -130,14 +155,19 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
     # candidate cluster pairs (a < b) and their averages; at the start the faces' own edges
     a, b, avg = i[keep], j[keep], d[keep].astype(np.float64)
     while len(a):
-        # each cluster's nearest candidate (ties: the smaller id)
-        ends, other, both = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([avg, avg])
+        margin = avg - merge_limit(threshold, single, power, size[a], size[b])
+        ready = np.flatnonzero(margin < 0)
+        if not len(ready):
+            break
+        # each cluster's nearest candidate among the pairs under their limit (ties: the smaller id)
+        ra, rb, rm = a[ready], b[ready], margin[ready]
+        ends, other, both = np.concatenate([ra, rb]), np.concatenate([rb, ra]), np.concatenate([rm, rm])
         low = np.full(n, np.inf)
         np.minimum.at(low, ends, both)
         best = np.full(n, n, np.int64)
         at_low = both == low[ends]
         np.minimum.at(best, ends[at_low], other[at_low])
-        mutual = (best[a] == b) & (best[b] == a)
+        mutual = ready[(best[ra] == rb) & (best[rb] == ra)]
         ma, mb = a[mutual], b[mutual]
         # cannot-link: a merge is refused when the two clusters hold one photo
         target = np.arange(n, dtype=np.int64)
@@ -150,7 +180,7 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
         bad = np.zeros(n, bool)
         bad[photo_key[count > 1] // n_photos] = True
         refused = np.zeros(len(a), bool)
-        refused[np.flatnonzero(mutual)[bad[ma]]] = True
+        refused[mutual[bad[ma]]] = True
         ok = ~bad[ma]
         target[mb[~ok]] = mb[~ok]  # refused: no merge
         ma, mb = ma[ok], mb[ok]
@@ -172,7 +202,7 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
         for s in range(0, len(ta), _BATCH):  # exact averages from the clusters' sums
             r = slice(s, s + _BATCH)
             tavg[r] = 2.0 - 2.0 * np.einsum("ij,ij->i", total[ta[r]], total[tb[r]]) / (size[ta[r]] * size[tb[r]])
-        live = tavg < threshold
+        live = tavg < top
         a = np.concatenate([a[stay], ta[live]])
         b = np.concatenate([b[stay], tb[live]])
         avg = np.concatenate([avg[stay], tavg[live]])

@@ -4,7 +4,12 @@ Methods (distances are squared L2 between unit embeddings, 0..4):
 
 * ``graph`` (default, scales to millions): a FAISS k-NN graph, then a partition
   (:mod:`facenet.cluster.graph`: graph-restricted average linkage, single linkage, or Chinese
-  whispers), each refusing to join two faces of one photo.
+  whispers), each refusing to join two faces of one photo. The calibrated default is average
+  linkage with a size-aware cut (:func:`facenet.cluster.graph.merge_limit`): two clusters merge
+  when their average distance is under ``threshold + (single - threshold) (n_a n_b)^-size_power``,
+  with ``single`` = :func:`single_threshold` (the gallery's impostor model at the number of faces
+  N, solved for ``pair_fpir``: the limit for two single faces falls as N grows). A threshold
+  given by the caller means plain average linkage cut at it (unless ``pair_fpir`` is given too).
 * ``agglomerative``: SciPy's average linkage (``scipy.cluster.hierarchy.linkage`` on the condensed
   squared-L2 matrix, cut at the threshold). O(N^2) memory: refused above ``LIMITS``.
 * ``kmeans``: scikit-learn's ``KMeans`` with ``k`` clusters (no threshold).
@@ -31,10 +36,11 @@ import numpy as np
 
 from facenet.cluster.constraints import check_groups, split_violations
 from facenet.cluster.threshold import default_options, default_threshold
-from facenet.errors import UsageError
+from facenet.errors import UncalibratedError, UsageError
 from facenet.validation import check_option, check_scalar
 
-__all__ = ["METHODS", "LIMITS", "ClusterResult", "TooLargeError", "cluster_embeddings", "default_threshold", "finish_labels"]
+__all__ = ["METHODS", "LIMITS", "ClusterResult", "TooLargeError", "cluster_embeddings", "default_threshold", "finish_labels",
+           "single_threshold"]
 
 METHODS = ("graph", "agglomerative", "kmeans", "dbscan", "hdbscan")
 #: The most faces each O(N^2)-ish method accepts (memory or time); graph has no limit.
@@ -100,7 +106,8 @@ def finish_labels(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
 
 def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "graph", threshold: float | None = None,
                        k: int | None = None, min_size: int = 1, model: str = "sface", seed: int = 0,
-                       progress: bool = False, neighbors: int | None = None, partition: str | None = None) -> ClusterResult:
+                       progress: bool = False, neighbors: int | None = None, partition: str | None = None,
+                       pair_fpir: float | None = None, size_power: float | None = None) -> ClusterResult:
     """Cluster faces by person.
 
     embeddings: (N, D) float32 unit norm (re-normalised here). groups: (N,) int photo id per face
@@ -109,6 +116,9 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
     ``model``; ignored by kmeans). k: kmeans' number of clusters (required there).
     min_size: clusters with fewer faces become -1. neighbors / partition: graph only (the k of
     the k-NN graph, and one of :data:`facenet.cluster.graph.PARTITIONS`); None = calibrated.
+    pair_fpir / size_power: graph ``average`` only, the size-aware merge limit (module docstring):
+    with no threshold given, both calibrated; with a threshold given, plain average linkage at it
+    unless ``pair_fpir`` is given too (size_power then defaults to 1).
     Returns a :class:`ClusterResult`. Raises ValueError on bad parameters, :class:`TooLargeError`
     when an O(N^2) method gets more faces than ``LIMITS`` allows,
     :class:`~facenet.errors.UncalibratedError` when no threshold is given and none is shipped.
@@ -160,8 +170,20 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
                                  min_val=1, owner=owner)
         partition = check_option(partition if partition is not None else opts.get("partition", "average"),
                                  "partition", PARTITIONS, owner=owner)
-        labels = _graph(x, g, threshold, neighbors, partition, seed, progress)
+        calibrated = source != "given"
+        if pair_fpir is None and calibrated:
+            pair_fpir = opts.get("pair_fpir")
+        if size_power is None:
+            size_power = opts.get("size_power", 1.0) if calibrated else 1.0
+        single = None
+        if pair_fpir is not None and partition == "average":
+            pair_fpir = check_scalar(pair_fpir, "pair_fpir", float, min_val=0.0, max_val=1.0, include="neither", owner=owner)
+            size_power = check_scalar(size_power, "size_power", float, min_val=0.0, include="neither", owner=owner)
+            single = single_threshold(model, n, pair_fpir, threshold)
+        labels = _graph(x, g, threshold, neighbors, partition, seed, progress, single, float(size_power))
         opts = {"neighbors": neighbors, "partition": partition}
+        if single is not None:
+            opts.update(pair_fpir=pair_fpir, size_power=size_power, single_threshold=round(single, 6))
     else:
         labels, opts = _library(method, x, g, threshold, k, opts, seed)
     labels = finish_labels(labels, min_size)
@@ -171,8 +193,22 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
                          options={kk: v for kk, v in opts.items() if kk not in ("source", "threshold")})
 
 
+def single_threshold(model: str, n: int, pair_fpir: float, threshold: float) -> float:
+    """The merge limit of two single faces among ``n``: the distance under which a face finds a
+    false partner among the n - 1 others with probability ``pair_fpir``, as the gallery's
+    impostor model for ``model`` predicts (:meth:`facenet.gallery.impostor.ImpostorModel.threshold`:
+    the limit falls as the collection grows), capped at ``threshold``. Raises
+    :class:`~facenet.errors.UncalibratedError` for a model without a shipped impostor model."""
+    from facenet.gallery.impostor import SHIPPED_MODELS, ImpostorModel
+
+    if model not in SHIPPED_MODELS:
+        raise UncalibratedError(f"no impostor model for {model!r} (shipped: {', '.join(sorted(SHIPPED_MODELS))}): "
+                                "give --threshold for plain average linkage")
+    return min(float(threshold), ImpostorModel.shipped(model).threshold(max(n - 1, 1), pair_fpir))
+
+
 def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, partition: str, seed: int,
-           progress: bool) -> np.ndarray:
+           progress: bool, single: float | None = None, power: float = 1.0) -> np.ndarray:
     from facenet.cluster import graph
 
     steps = ["k-NN graph", "edges", f"partition ({partition})"]
@@ -192,7 +228,7 @@ def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, parti
     if partition == "components":
         labels = graph.components(n, i, j, d, threshold, g)
     elif partition == "average":
-        labels = graph.average(n, i, j, d, threshold, g, x)
+        labels = graph.average(n, i, j, d, threshold, g, x, single=single, power=power)
     else:
         labels = graph.whispers(n, i, j, d, threshold, g, x, seed=seed)
     if bar is not None:
