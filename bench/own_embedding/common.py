@@ -13,22 +13,48 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ for identify_common
 
 from facenet.data.lfw import read_pairs  # noqa: E402
+from facenet.models import fused_casia  # noqa: E402
 from facenet.models.base import l2_normalise  # noqa: E402
 from facenet.models.fused import BRANCHES, project  # noqa: E402
 from identify_common import CELEBA_MIXED, CELEBA_SAME, LFW_IN_CELEBA  # noqa: E402
 
 LFW_FILES = {"view1train": "pairsDevTrain.txt", "view1test": "pairsDevTest.txt", "view2": "pairs.txt"}
+#: The networks each head model concatenates, in order, with their widths.
+MODEL_BRANCHES = {"fused": BRANCHES, "fused-casia": fused_casia.BRANCHES}
+#: extract_casia.py's stage files, merged into each set's features by load_set.
+STAGES = ("casia", "casia_mirror", "mirror")
 
 
-def concat(z: dict[str, np.ndarray], mirror: bool = False) -> np.ndarray:
-    """(N, 256) concatenated unit-norm branch features (``mirror``: of the mirrored crops)."""
-    return np.concatenate([z[k + ("_mirror" if mirror else "")] for k, _ in BRANCHES], axis=1).astype(np.float32)
+def concat(z: dict[str, np.ndarray], mirror: bool = False, branches: tuple = BRANCHES) -> np.ndarray:
+    """(N, sum of widths) concatenated unit-norm branch features (``mirror``: of the mirrored crops)."""
+    return np.concatenate([z[k + ("_mirror" if mirror else "")] for k, _ in branches], axis=1).astype(np.float32)
 
 
-def celeba_train(data: Path, out: Path) -> dict[str, Any]:
+def load_set(out: Path, name: str) -> dict[str, np.ndarray]:
+    """extract.py's ``features_<name>.npz`` plus every extract_casia.py stage file of the set
+    (checked to hold the same images in the same order)."""
+    z = dict(np.load(out / f"features_{name}.npz"))
+    for stage in STAGES:
+        f = out / f"features_{name}_{stage}.npz"
+        if f.exists():
+            extra = dict(np.load(f))
+            if not np.array_equal(extra["paths"], z["paths"]):
+                raise SystemExit(f"{f} does not hold the images of features_{name}.npz in order")
+            z.update({k: v for k, v in extra.items() if k not in ("paths", "seconds", "threads")})
+            z[f"seconds_{stage}"] = extra["seconds"]
+    return z
+
+
+def celeba_train(data: Path, out: Path, extra: bool = False) -> dict[str, Any]:
     """CelebA-wild features with the LFW identities, the mixed identity and photos copied across
-    identities left out (as bench/identify_common.celeba_dev), faces found only."""
-    z = dict(np.load(out / "features_celeba.npz"))
+    identities left out (as bench/identify_common.celeba_dev), faces found only. ``x``: the fused
+    model's 256-D concatenation; ``z``: every cached array of the kept photos. ``extra``: also the
+    next photos of each identity (extract_casia.py --set celeba_extra)."""
+    z = load_set(out, "celeba")
+    if extra:
+        e = dict(np.load(out / "features_celeba_extra_casia.npz"))
+        keys = [k for k in ("sface", "dlib", "casia", "paths", "labels", "face_found") if k in z]
+        z = {k: np.concatenate([z[k], e[k]]) for k in keys} | {"seconds": z["seconds"]}
     lab, paths = z["labels"].astype(str), z["paths"].astype(str)
     sha = [hashlib.sha256((data / "celeba-wild" / p).read_bytes()).hexdigest() for p in paths]
     owners: dict[str, set[str]] = {}
@@ -39,17 +65,21 @@ def celeba_train(data: Path, out: Path) -> dict[str, Any]:
     lab = np.array([CELEBA_SAME.get(x, x) for x in lab])
     info = {"images": len(lab), "no_face": int((~z["face_found"]).sum()), "copied": int(copied.sum()),
             "kept": int(keep.sum()), "identities": len(set(lab[keep])), "extract_seconds": float(z["seconds"])}
-    return {"x": concat(z)[keep], "labels": lab[keep], "info": info}
+    kept = {k: v[keep] for k, v in z.items() if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == len(keep)}
+    return {"x": concat(z)[keep], "z": kept, "labels": lab[keep], "info": info}
 
 
 def lfw_rows(out: Path) -> dict[str, Any]:
     """Every cached LFW image: path -> row, and the stacked arrays."""
-    from extract import load_lfw  # noqa: PLC0415
+    from extract import LFW_SETS  # noqa: PLC0415
 
-    sets = load_lfw(out)
+    sets = {s: load_set(out, s) for s in LFW_SETS if (out / f"features_{s}.npz").exists()}
     keys = list(sets)
-    z = {k: np.concatenate([sets[s][k] for s in keys]) for k in sets[keys[0]] if k not in ("seconds", "threads")}
-    z["seconds"] = float(sum(float(sets[s]["seconds"]) for s in keys))
+    common = [k for k in sets[keys[0]] if all(k in sets[s] for s in keys)]
+    z = {k: np.concatenate([sets[s][k] for s in keys]) for k in common if not k.startswith(("seconds", "threads"))}
+    for k in common:
+        if k.startswith("seconds"):
+            z[k] = float(sum(float(sets[s][k]) for s in keys))
     z["row"] = {p: i for i, p in enumerate(z["paths"].astype(str))}
     return z
 
@@ -86,11 +116,16 @@ def best_accuracy(d: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     return float(acc[k]), thr
 
 
-def embed(z: dict[str, Any], head: dict[str, np.ndarray] | None, mirror: bool = False) -> np.ndarray:
-    """The fused embeddings of every cached row (head None: the SFace branch)."""
+def embed(z: dict[str, Any], head: dict[str, np.ndarray] | None, mirror: bool = False,
+          branches: tuple | None = None) -> np.ndarray:
+    """The head model's embeddings of every cached row (head None: the SFace branch); the
+    branches follow from the head's width unless given."""
     if head is None:
         return z["sface_mirror" if mirror else "sface"]
-    return project(concat(z, mirror), head)
+    if branches is None:
+        width = head["W"].shape[0]
+        branches = next(b for b in MODEL_BRANCHES.values() if sum(d for _, d in b) == width)
+    return project(concat(z, mirror, branches), head)
 
 
 def flip_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:

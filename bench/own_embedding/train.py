@@ -37,13 +37,15 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_accuracy, celeba_train, embed, lfw_rows, pairs, sqd  # noqa: E402
+from common import MODEL_BRANCHES, best_accuracy, celeba_train, concat, embed, lfw_rows, pairs, sqd  # noqa: E402
 
 from facenet.weights import sha256_file  # noqa: E402
 
-PACKAGE_HEAD = Path(__file__).resolve().parents[2] / "src/facenet/models/weights/fused_head.npz"
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "src/facenet/models/weights"
+PACKAGE_HEAD = {"fused": WEIGHTS_DIR / "fused_head.npz", "fused-casia": WEIGHTS_DIR / "fused_casia_head.npz"}
 DEFAULTS = {"seed": 0, "margin": 0.2, "identities": 32, "epochs": 10, "lr": 1e-4, "mixed_weight": 1.0,
-            "weight_decay": 0.0, "init": "pca", "dlib_weight": 2.0}
+            "weight_decay": 0.0, "init": "pca", "dlib_weight": 2.0, "model": "fused", "casia_weight": 1.0,
+            "extra_photos": False, "lda_reg": 0.1}
 
 
 def view1(data: Path, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -69,27 +71,51 @@ def score_view1(z: dict[str, Any], sets: list[dict[str, Any]], head: dict[str, n
     return out
 
 
-def initial_head(x: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
-    """(256, 128) starting W, fitted on the training photos x (N, 256).
+def branch_scale(cfg: dict[str, Any]) -> np.ndarray:
+    """(D,) per-feature sqrt(weight) of each network (SFace 1, dlib ``dlib_weight``, CASIA ``casia_weight``)."""
+    weight = {"sface": 1.0, "dlib": cfg["dlib_weight"], "casia": cfg["casia_weight"]}
+    return np.concatenate([np.full(d, np.sqrt(weight[k])) for k, d in MODEL_BRANCHES[cfg["model"]]])
 
-    "identity": [I; 0], the fused model starts as SFace exactly.
-    "pca": the 128 principal directions of [s, sqrt(dlib_weight) d] (whose squared distances are
-        SFace's plus dlib_weight times dlib's: the untrained combination), then the orthogonal
-        Procrustes rotation that brings those 128-D vectors onto the photos' SFace vectors, so
-        the start is both the combination and comparable with SFace."""
+
+def initial_head(x: np.ndarray, cfg: dict[str, Any], labels: np.ndarray | None = None) -> np.ndarray:
+    """(D, 128) starting W, fitted on the training photos x (N, D), D = 256 (fused) or 768 (fused-casia).
+
+    "identity": [I; 0], the model starts as SFace exactly.
+    "pca": the 128 principal directions of the weighted concatenation [s, sqrt(dlib_weight) d,
+        sqrt(casia_weight) c] (whose squared distances are SFace's plus the weighted others': the
+        untrained combination), then the orthogonal Procrustes rotation that brings those 128-D
+        vectors onto the photos' SFace vectors, so the start is both the combination and
+        comparable with SFace.
+    "lda": as "pca", but the 128 directions are the discriminant ones (between-identity scatter
+        over the within-identity scatter regularised by ``lda_reg`` times its mean eigenvalue),
+        each scaled to unit within-identity variance."""
     w = np.zeros((x.shape[1], 128), np.float64)
     w[:128] = np.eye(128)
-    if cfg["init"] == "pca":
-        scale = np.r_[np.ones(128), np.full(128, np.sqrt(cfg["dlib_weight"]))]
+    if cfg["init"] in ("pca", "lda"):
+        scale = branch_scale(cfg)
         xw = x.astype(np.float64) * scale
-        _, _, vt = np.linalg.svd(xw - xw.mean(0), full_matrices=False)
-        p = vt[:128].T
+        if cfg["init"] == "pca":
+            _, _, vt = np.linalg.svd(xw - xw.mean(0), full_matrices=False)
+            p = vt[:128].T
+        else:
+            if labels is None:
+                raise SystemExit("init lda needs the labels")
+            _, y = np.unique(labels, return_inverse=True)
+            means = np.stack([xw[y == i].mean(0) for i in range(y.max() + 1)])
+            within = xw - means[y]
+            sw = within.T @ within / len(xw)
+            sw += cfg["lda_reg"] * np.trace(sw) / len(sw) * np.eye(len(sw))
+            ev, evec = np.linalg.eigh(sw)
+            white = evec / np.sqrt(ev)  # sw^-1/2 (up to rotation)
+            mw = (means - xw.mean(0)) @ white
+            _, _, vt = np.linalg.svd(mw, full_matrices=False)
+            p = white @ vt[:128].T
         e = xw @ p
         e /= np.linalg.norm(e, axis=1, keepdims=True)
         u, _, vt2 = np.linalg.svd(e.T @ x[:, :128].astype(np.float64))
         w = scale[:, None] * (p @ (u @ vt2))
     elif cfg["init"] != "identity":
-        raise SystemExit(f"init must be identity or pca, not {cfg['init']!r}")
+        raise SystemExit(f"init must be identity, pca or lda, not {cfg['init']!r}")
     return w.astype(np.float32)
 
 
@@ -103,7 +129,7 @@ def train(cfg: dict[str, Any], x: np.ndarray, labels: np.ndarray, evaluate: Any)
     rng = np.random.default_rng(cfg["seed"])
     ids, y = np.unique(labels, return_inverse=True)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    w = torch.from_numpy(initial_head(x, cfg)).requires_grad_(True)
+    w = torch.from_numpy(initial_head(x, cfg, labels)).requires_grad_(True)
     b = torch.zeros(128, requires_grad=True)
     opt = torch.optim.Adam([w, b], lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     loss_fn = TripletLoss(cfg["margin"])
@@ -158,12 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = {**DEFAULTS, **(yaml.safe_load(args.config.read_text()) or {})}
     for kv in args.set:
         k, v = kv.split("=", 1)
-        cfg[k] = type(DEFAULTS[k])(yaml.safe_load(v))
-    tr = celeba_train(args.data, args.out)
+        cfg[k] = yaml.safe_load(v) if isinstance(DEFAULTS[k], bool) else type(DEFAULTS[k])(yaml.safe_load(v))
+    tr = celeba_train(args.data, args.out, extra=bool(cfg["extra_photos"]))
+    tr["x"] = concat(tr["z"], branches=MODEL_BRANCHES[cfg["model"]])
     z, sets = view1(args.data, args.out)
     print(f"training on {tr['info']}; View 1 pairs: {sum(len(s['same']) for s in sets)}", file=sys.stderr)
     run = train(cfg, tr["x"], tr["labels"], lambda h: score_view1(z, sets, h))
-    head_path = args.out / f"fused_head{args.tag}.npz"
+    head_path = args.out / f"{cfg['model'].replace('-', '_')}_head{args.tag}.npz"
     np.savez(head_path, **run["head"])
     report = {"config": cfg, "train_set": tr["info"], "best_epoch": run["best_epoch"],
               "train_seconds": run["train_seconds"], "history": run["history"], "head": str(head_path)}
@@ -171,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     best = run["history"][run["best_epoch"]]
     print(f"kept epoch {run['best_epoch']}: {json.dumps(best)}; {run['train_seconds']:.0f} s", file=sys.stderr)
     if args.install:
-        PACKAGE_HEAD.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(head_path, PACKAGE_HEAD)
-        print(f"installed {PACKAGE_HEAD}: sha256 {sha256_file(PACKAGE_HEAD)}")
+        dest = PACKAGE_HEAD[cfg["model"]]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(head_path, dest)
+        print(f"installed {dest}: sha256 {sha256_file(dest)}")
     return 0
 
 
