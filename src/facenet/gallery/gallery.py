@@ -76,7 +76,7 @@ class Gallery:
         self._search = search
         self._auto = auto_threshold
         self._threshold_cache: tuple[tuple[int, str, str, str], tuple[float, str]] | None = None
-        self._scales_cache: tuple[tuple[int, ModelIdentity], dict[ModelIdentity, float]] | None = None
+        self._kinds_cache: tuple[tuple[int, ModelIdentity], Any] | None = None
 
     @classmethod
     def open(cls, location: str | Path, model: str | FacePipeline | None = None, *, flip: bool | None = None,
@@ -142,41 +142,39 @@ class Gallery:
         :meth:`pair_kinds` scale; the source says so."""
         fixed = self.store.get_meta(META_THRESHOLD)
         if fixed:
-            return float(fixed), self.store.get_meta(META_THRESHOLD_SOURCE) or "set by the user"
-        fpir_raw = self.store.get_meta(META_FPIR) or ""
-        key = (self.store.generation(), fpir_raw, self.store.get_meta(META_VERIFICATION) or "",
-               self.store.get_meta(META_IMPOSTOR) or "")
-        if self._threshold_cache is not None and self._threshold_cache[0] == key:
-            return self._threshold_cache[1]
-        value = self._threshold_now(float(fpir_raw or DEFAULT_FPIR))
+            value = float(fixed), self.store.get_meta(META_THRESHOLD_SOURCE) or "set by the user"
+        else:
+            fpir_raw = self.store.get_meta(META_FPIR) or ""
+            key = (self.store.generation(), fpir_raw, self.store.get_meta(META_VERIFICATION) or "",
+                   self.store.get_meta(META_IMPOSTOR) or "")
+            if self._threshold_cache is None or self._threshold_cache[0] != key:
+                self._threshold_cache = (key, self._threshold_now(float(fpir_raw or DEFAULT_FPIR)))
+            value = self._threshold_cache[1]
         kinds = self.pair_kinds()
         if any(k["scale"] != 1.0 for k in kinds):
             per = "; ".join(f"{k['query']} queries vs {k['faces']} faces: {k['threshold'] * value[0]:.4f} "
                             f"({k['source']})" for k in kinds)
             value = (value[0], f"{value[1]}; on {self.identity.model}'s scale, per pair kind: {per}")
-        self._threshold_cache = (key, value)
         return value
 
-    def _scales(self) -> dict[ModelIdentity, float]:
-        """Face model -> the factor putting a (query, face) distance onto the gallery model's
-        scale (cached per change of the gallery)."""
+    def _kinds(self) -> tuple[dict[ModelIdentity, float], int, list[dict[str, Any]]]:
+        """(face model -> scale, number of faces, pair_kinds()), cached per change of the gallery."""
         key = (self.store.generation(), self.identity)
-        if self._scales_cache is None or self._scales_cache[0] != key:
-            models = list(self.store.model_counts()) or [self.identity]
-            self._scales_cache = (key, {m: pair_scale(self.identity, self.query_identity, m) for m in models})
-        return self._scales_cache[1]
+        if self._kinds_cache is None or self._kinds_cache[0] != key:
+            counts = self.store.model_counts()
+            scales = {m: pair_scale(self.identity, self.query_identity, m) for m in list(counts) or [self.identity]}
+            kinds = [{"query": self.query_identity.model, "faces": m.model, "scale": c, "threshold": 1.0 / c,
+                      "source": pair_threshold(self.query_identity, m)[1]} for m, c in scales.items()]
+            self._kinds_cache = (key, (scales, sum(counts.values()), kinds))
+        return self._kinds_cache[1]
 
     def pair_kinds(self) -> list[dict[str, Any]]:
-        """Each kind of comparison this gallery makes for its query model: query and face model
-        names, ``scale`` (distance factor onto the gallery model's scale), ``threshold`` (the
-        share of the identification threshold a raw distance of that kind must stay under:
-        1 / scale) and the source of that kind's verification threshold."""
-        out = []
-        for m, c in self._scales().items():
-            _, src = pair_threshold(self.query_identity, m)
-            out.append({"query": self.query_identity.model, "faces": m.model, "scale": c, "threshold": 1.0 / c,
-                        "source": src})
-        return out
+        """Each kind of comparison this gallery makes for its query model (one per model that
+        made a face): query and face model names, ``scale`` (the factor putting such a distance
+        onto the gallery model's scale: t(gallery model's own pairs) / t(this kind), the
+        verification thresholds), ``threshold`` (1 / scale: the share of the identification
+        threshold a raw distance of that kind must stay under) and where t(this kind) comes from."""
+        return [dict(k) for k in self._kinds()[2]]
 
     def _threshold_now(self, fpir: float) -> tuple[float, str]:
         subs = self.store.subjects()
@@ -324,9 +322,8 @@ class Gallery:
         threshold, _ = self.threshold()
         if len(q) == 0:
             return []
-        scales = self._scales()
+        scales, n_faces, _ = self._kinds()
         if len(scales) > 1:  # faces of several models: rank on one scale
-            n_faces = sum(self.store.model_counts().values())
             hits = mixed_subject_hits(self._face_hits, self.store.face_info, q, k, scales, n_faces)
         else:
             c = next(iter(scales.values()))
