@@ -1,25 +1,27 @@
 """The gallery at scale (issue 9): 1,000,000 embeddings with the structure of real ones in the SQLite
-gallery and its FAISS index, with float32 and with 8-bit storage.
+gallery and its FAISS index, float32 and 8-bit storage, the SHIPPED index settings side by side with
+the PREVIOUS ones (HNSW M=32, efConstruction 40, efSearch 512, float vectors for 8-bit galleries too).
 
     .venv/bin/python bench/gallery_scale.py --data ../shared/data --out out/bench [--n 1000000]   # make bench-gallery-scale
 
 Data (bench/realistic.py): identity centres and per-face spread fitted on LFW's SFace embeddings
 (--embeddings: an NPZ with labels/plain/face_found such as bench/identify_lfw.py's cache), LFW's
-photos per person (a long tail of people with one photo); the run prints the synthetic genuine /
-impostor distance quantiles next to LFW's. Queries: new faces of enrolled people (mated) and
-faces of people never enrolled (strangers), half each; a TUNING set (its own draws) chooses
-hnsw.efSearch (the smallest in --ef-search whose recall@1 on it reaches --target), and the
-figures are measured on the separate REPORT set.
+photos per person (a long tail of people with one photo). Queries: new faces of enrolled people
+(mated) and faces of people never enrolled (strangers), half each, in two separate draws: TUNING
+(the efSearch sweep; where the shipped defaults were chosen) and REPORT (the figures; never used to
+choose anything).
 
-Each storage runs in a child process of its own (so its peak RSS is its own), through the real
-gallery code: ``SQLiteStore.open_or_create`` + ``bulk_add`` (one transaction, the whole import),
-``FaceIndex.open`` (reads the store, builds HNSW, saves ``<gallery>.faiss``), then a second child
-opens the gallery and its saved index as an identifying process would and times
-``FaceIndex.search_subjects(q, k)`` (top faces, then per-person aggregation) one query at a time
-on ONE thread. recall@1 compares with exact search (IndexFlatIP) over the same vectors: the nearest
-face, and the nearest person; for 8-bit storage also against exact search over the float32
-originals (the cost of quantisation). Results: OUT/gallery_scale.json and a markdown table, with
-the load average at start and end (other work on the machine slows every timing).
+Each step runs in a child process of its own (so its peak RSS is its own), through the real gallery
+code: ``SQLiteStore.bulk_add`` (one transaction, the whole import; into a scratch copy when the
+gallery exists already, so its saved indexes stay valid), ``FaceIndex.open`` per configuration
+(builds and saves its index file, or finds the one an earlier run saved: the build figures are then
+that run's, and say so), and a search child per configuration that opens the gallery and its index
+as an identifying process would and times ``FaceIndex.search_subjects(q, k)`` one query at a time on
+ONE thread. recall@1 compares with exact search (IndexFlatIP) over the same vectors (for 8-bit
+storage the decoded ones; also against the float32 originals: the cost of quantisation). "Decision"
+= a name, or unknown at the gallery's automatic threshold, compared with exact search's.
+Results: OUT/gallery_scale[_N].json (with shipped/previous ratios) and a markdown table, with the
+load average at every step (other work on the machine slows every timing).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -42,12 +43,26 @@ from realistic import RealisticEmbeddings, distance_quantiles, lfw_embeddings
 IDENTITY = {"model": "sface", "weights_sha256": "synthetic", "embedding_size": 128, "flip": False}
 
 
+def configs() -> dict[str, Any]:
+    """name -> IndexOptions: the gallery's defaults, and the ones they replaced."""
+    from facenet.gallery.index import IndexOptions
+
+    return {"previous": IndexOptions(m=32, ef_construction=40, ef_search=512, hnsw_codes="float32"), "shipped": IndexOptions()}
+
+
+def index_file(gallery: Path, config: str) -> Path:
+    """The shipped index sits where Gallery.open looks for it; the previous one beside it."""
+    from facenet.gallery.index import index_path_for
+
+    return index_path_for(gallery) if config == "shipped" else Path(f"{gallery}.{config}.faiss")
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory (Linux VmHWM: its own, not inherited across exec)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # elsewhere (KiB on Linux)
+    return float("nan")
 
 
 def load() -> list[float]:
@@ -55,12 +70,11 @@ def load() -> list[float]:
 
 
 # ---------------------------------------------------------------------------- parent: data
-def make_data(args: argparse.Namespace, path: Path) -> dict[str, Any]:
-    """Generate the gallery and both query sets once (cached in ``path``); returns the quantiles."""
+def make_data(args: argparse.Namespace, path: Path) -> None:
+    """Generate the gallery and both query sets once (cached in ``path``)."""
     rng = np.random.default_rng(args.seed)
     labels, x = lfw_embeddings(args)
     model = RealisticEmbeddings(labels, x)
-    t = time.perf_counter()
     centres, owner, faces = model.gallery(rng, args.n)
     sets = {}
     for name, n in (("report", args.queries), ("tune", args.tune_queries)):
@@ -69,9 +83,6 @@ def make_data(args: argparse.Namespace, path: Path) -> dict[str, Any]:
         sets[name + "_mated"] = np.arange(n) < n // 2
     quant = {"lfw": distance_quantiles(labels, x.astype(np.float32), rng), "synthetic": distance_quantiles(owner, faces, rng)}
     np.savez(path, faces=faces, owner=owner, **sets, quantiles=json.dumps(quant))
-    print(f"{args.n:,} faces of {len(centres):,} people generated in {time.perf_counter() - t:.0f} s "
-          f"({np.mean(np.bincount(owner) == 1):.0%} of the people have one photo)")
-    return quant
 
 
 def exact_top1(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -83,140 +94,186 @@ def exact_top1(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return flat.search(np.ascontiguousarray(queries), 1)[1][:, 0]
 
 
-# ---------------------------------------------------------------------------- child: import + build
-def child_build(args: argparse.Namespace, data: Path, storage: str, gallery: Path) -> dict[str, Any]:
+def ground_truth(data: Path, z: Any, storage: str) -> None:
+    from facenet.gallery.quantize import decode, encode
+
+    truth = Path(f"{data}.{storage}.truth.npz")
+    if truth.exists():
+        return
+    vecs = z["faces"] if storage == "none" else decode(encode(z["faces"], storage), 128, storage)
+    res = {s: exact_top1(vecs, z[s]) for s in ("report", "tune")}
+    if storage != "none":
+        res.update({s + "_float": exact_top1(z["faces"], z[s]) for s in ("report", "tune")})
+    np.savez(truth, **res)
+
+
+# ---------------------------------------------------------------------------- children
+def _remove(gallery: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{gallery}{suffix}").unlink(missing_ok=True)
+
+
+def child_import(args: argparse.Namespace) -> dict[str, Any]:
+    """bulk_add of every face, as an import hands them over (one (name, faces) per person, each
+    face with its photo's SHA-256), into the gallery (or a scratch copy when it exists)."""
     import hashlib
 
-    from facenet.gallery.index import FaceIndex, IndexOptions, index_path_for
     from facenet.gallery.sqlite_store import SQLiteStore
     from facenet.gallery.store import ModelIdentity, NewFace
 
-    z = np.load(data)
+    z = np.load(args.data_file)
     faces, owner = z["faces"], z["owner"]
-    for p in (gallery, Path(str(gallery) + "-wal"), Path(str(gallery) + "-shm"), index_path_for(gallery),
-              Path(str(index_path_for(gallery)) + ".json")):
-        p.unlink(missing_ok=True)
-    # items as an import hands them over: one (name, faces) per person, each face with its photo's SHA-256
+    target = args.gallery if not args.gallery.exists() else Path(f"{args.gallery}.scratch")
+    _remove(target)
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     ends = np.r_[starts[1:], len(owner)]
     items = [(f"person{owner[a]:07d}", [NewFace(faces[j], hashlib.sha256(b"photo%d" % j).hexdigest(), source="synthetic")
                                         for j in range(a, b)]) for a, b in zip(starts, ends)]
-    out: dict[str, Any] = {"rss_before_import_mb": peak_rss_mb()}
-    store = SQLiteStore.open_or_create(gallery, ModelIdentity.from_dict(IDENTITY), quantize=storage)
+    out: dict[str, Any] = {"load": load(), "rss_before_import_mb": peak_rss_mb(), "into": target.name}
+    store = SQLiteStore.open_or_create(target, ModelIdentity.from_dict(IDENTITY), quantize=args.storage)
     t = time.perf_counter()
     added = store.bulk_add(items)
     dt = time.perf_counter() - t
-    del items
-    out["import"] = {"faces": added, "seconds": round(dt, 2), "faces_per_s": round(added / dt)}
-    out["rss_after_import_mb"] = peak_rss_mb()
-    print(f"  [{storage}] bulk_add: {added:,} faces in {dt:.1f} s = {added / dt:,.0f}/s", flush=True)
-    options = IndexOptions(m=args.m, ef_construction=args.ef_construction)
-    t = time.perf_counter()
-    ids, vecs, names = store.all_embeddings()
-    t_read = time.perf_counter() - t
-    del ids, vecs, names
-    t = time.perf_counter()
-    index = FaceIndex.open(store, index_path_for(gallery), options)  # reads the store again, builds, saves
-    out["index"] = {"kind": index.kind, "faiss_type": type(index._state.index).__name__, "m": args.m,
-                    "ef_construction": args.ef_construction, "seconds_total": round(time.perf_counter() - t, 2),
-                    "seconds_read_store": round(t_read, 2), "reason": index.rebuild_reason}
-    print(f"  [{storage}] FaceIndex.open (read store {t_read:.1f} s + build + save): {out['index']['seconds_total']:.1f} s, "
-          f"{out['index']['faiss_type']}", flush=True)
-    out["rss_after_index_mb"] = peak_rss_mb()
     store.close()
+    out.update(faces=added, seconds=round(dt, 2), faces_per_s=round(added / dt), rss_mb=peak_rss_mb(),
+               gallery_file_mb=round(target.stat().st_size / 2**20, 1), load_after=load())
+    if target != args.gallery:
+        _remove(target)
+    print(f"  [{args.storage}] bulk_add: {added:,} faces in {dt:.1f} s = {added / dt:,.0f}/s", flush=True)
     return out
 
 
-# ---------------------------------------------------------------------------- child: search
-def child_search(args: argparse.Namespace, data: Path, storage: str, gallery: Path) -> dict[str, Any]:
+def child_build(args: argparse.Namespace) -> dict[str, Any]:
+    """FaceIndex.open with the configuration's options: build + save, or the earlier run's file."""
+    from facenet.gallery.index import FaceIndex
+    from facenet.gallery.sqlite_store import SQLiteStore
+
+    options, path = configs()[args.config], index_file(args.gallery, args.config)
+    record = Path(f"{path}.build.json")
+    store = SQLiteStore.open(args.gallery)
+    rss0, t, load0 = peak_rss_mb(), time.perf_counter(), load()
+    index = FaceIndex.open(store, path, options)  # reads the store, builds, saves (or loads a current file)
+    dt = time.perf_counter() - t
+    out: dict[str, Any] = {"config": args.config, "options": dataclasses.asdict(options), "kind": index.kind,
+                           "faiss_type": type(index._state.index).__name__, "faiss_file_mb": round(path.stat().st_size / 2**20, 1)}
+    if index.source == "file" and record.exists():
+        out.update(json.loads(record.read_text()), reused=f"the index file of an earlier run (opened in {dt:.1f} s)")
+    else:
+        out.update(seconds_read_store_build_save=round(dt, 2), rebuild_reason=index.rebuild_reason, load_before=load0,
+                   load_after=load(), rss_before_mb=rss0, rss_peak_mb=peak_rss_mb(), omp_threads=os.environ.get("OMP_NUM_THREADS"))
+        record.write_text(json.dumps({k: out[k] for k in ("seconds_read_store_build_save", "load_before", "load_after",
+                                                          "rss_before_mb", "rss_peak_mb", "omp_threads")}))
+    store.close()
+    print(f"  [{args.storage} {args.config}] {out['kind']} ({out['faiss_type']}): "
+          f"{out.get('reused') or str(out['seconds_read_store_build_save']) + ' s'}, {out['faiss_file_mb']} MB", flush=True)
+    return out
+
+
+def child_memory(args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS of a process that opens the gallery with one configuration's saved index and searches."""
     import faiss
 
-    from facenet.gallery.index import FaceIndex, IndexOptions, index_path_for
+    from facenet.gallery.index import FaceIndex
     from facenet.gallery.sqlite_store import SQLiteStore
 
     faiss.omp_set_num_threads(1)
-    z = np.load(data)
-    sets = {k: z[k] for k in ("report", "tune", "report_mated", "tune_mated")}
-    truth = np.load(str(data) + f".{storage}.truth.npz")
-    owner = z["owner"]
-    # what a user sees: the decision (a name, or unknown) at the gallery's automatic threshold (the
-    # shipped SFace model at this size, FPIR 1e-2), with the exact nearest face against the index's
-    from facenet.gallery.impostor import ImpostorModel
+    q = np.load(args.data_file)["report"][:100]
+    rss0, t = peak_rss_mb(), time.perf_counter()
+    store = SQLiteStore.open(args.gallery)
+    index = FaceIndex.open(store, index_file(args.gallery, args.config), configs()[args.config], save=False)
+    opened = time.perf_counter() - t
+    index.search_subjects(q, args.k)
+    store.close()
+    return {"config": args.config, "source": index.source, "open_seconds": round(opened, 2), "rss_start_mb": rss0,
+            "rss_search_process_mb": peak_rss_mb()}
 
+
+def child_search(args: argparse.Namespace) -> dict[str, Any]:
+    """Every configuration's index open in ONE process; each query is timed on every (configuration,
+    efSearch) setting in turn, the order rotating from query to query, so that the machine's load
+    (shared here) weighs on every setting alike and the ratios between them hold."""
+    import faiss
+
+    from facenet.gallery.impostor import ImpostorModel
+    from facenet.gallery.index import FaceIndex
+    from facenet.gallery.sqlite_store import SQLiteStore
+
+    faiss.omp_set_num_threads(1)
+    z = np.load(args.data_file)
+    sets = {k: z[k] for k in ("report", "tune", "report_mated", "tune_mated")}
+    truth = np.load(f"{args.data_file}.{args.storage}.truth.npz")
+    owner = z["owner"]
     n_people = int(owner.max() + 1)
     t_id = ImpostorModel.shipped("sface").threshold(n_people, 1e-2, len(owner) / n_people)
     d_exact = {k: 2.0 - 2.0 * np.sum(sets[k] * z["faces"][truth[k]], 1) for k in ("report", "tune")}
     del z
-    rss0 = peak_rss_mb()
-    t = time.perf_counter()
-    store = SQLiteStore.open(gallery)
-    index = FaceIndex.open(store, index_path_for(gallery), IndexOptions(m=args.m, ef_construction=args.ef_construction), save=False)
-    out: dict[str, Any] = {"open_seconds": round(time.perf_counter() - t, 2), "index_source": index.source,
-                           "rss_data_mb": rss0}
-    first_id = int(index.face_ids()[0])  # face ids follow the import order: position i is id first_id + i
+    store = SQLiteStore.open(args.gallery)
+    names_c = args.config.split(",")
+    opts = {c: configs()[c] for c in names_c}
+    indexes = {c: FaceIndex.open(store, index_file(args.gallery, c), opts[c], save=False) for c in names_c}
+    first_id = {c: int(ix.face_ids()[0]) for c, ix in indexes.items()}  # ids follow the import order
+    names = np.array([f"person{o:07d}" for o in range(n_people)])
 
-    def measure(name: str, ef: int) -> dict[str, Any]:
-        index.options = dataclasses.replace(index.options, ef_search=ef)
-        q, mated = sets[name], sets[name + "_mated"]
-        index.search_subjects(q[:50], args.k)  # warm
-        lat, face, person, dist = np.zeros(len(q)), np.zeros(len(q), np.int64), [], np.zeros(len(q))
+    def measure(name: str, settings: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        q, mated, exact = sets[name], sets[name + "_mated"], truth[name]
+        runs = [(indexes[c], dataclasses.replace(opts[c], ef_search=ef)) for c, ef in settings]
+        for ix, o in runs:  # warm
+            ix.options = o
+            ix.search_subjects(q[:20], args.k)
+        lat, face, dist = (np.zeros((len(settings), len(q))) for _ in range(3))
+        person = np.empty((len(settings), len(q)), dtype=object)
+        load0 = load()
         for i in range(len(q)):
-            t = time.perf_counter()
-            hits = index.search_subjects(q[i:i + 1], args.k)[0]
-            lat[i] = time.perf_counter() - t
-            face[i], dist[i], _ = hits[0].face_id - first_id, hits[0].distance, person.append(hits[0].subject)
-        exact = truth[name]
-        want = np.where(d_exact[name] < t_id, np.array([f"person{o:07d}" for o in owner[exact]]), "unknown")
-        agree = np.where(dist < t_id, np.array(person), "unknown") == want
-        ok_face = face == exact
-        ok_person = np.array([p == f"person{owner[e]:07d}" for p, e in zip(person, exact)])
-        row = {"ef_search": ef, "queries": len(q), "median_ms": round(1e3 * float(np.median(lat)), 3),
-               "p99_ms": round(1e3 * float(np.percentile(lat, 99)), 3),
-               "recall_at_1_face": round(float(ok_face.mean()), 4), "recall_at_1_person": round(float(ok_person.mean()), 4),
-               "recall_at_1_face_mated": round(float(ok_face[mated].mean()), 4),
-               "recall_at_1_face_strangers": round(float(ok_face[~mated].mean()), 4),
-               "decision_threshold": round(float(t_id), 4), "exact_accepts": round(float(np.mean(d_exact[name] < t_id)), 4),
-               "decision_agreement": round(float(agree.mean()), 4),
-               "decision_agreement_mated": round(float(agree[mated].mean()), 4),
-               "decision_agreement_strangers": round(float(agree[~mated].mean()), 4)}
-        if name + "_float" in truth.files:  # 8-bit storage: against exact search over the float32 originals
-            exact_f = truth[name + "_float"]
-            row["vs_float32_exact_face"] = round(float(np.mean(face == exact_f)), 4)
-            row["vs_float32_exact_person"] = round(float(np.mean([p == f"person{owner[e]:07d}" for p, e in zip(person, exact_f)])), 4)
-        return row
+            for j in np.roll(np.arange(len(runs)), i):
+                ix, o = runs[j]
+                ix.options = o
+                t = time.perf_counter()
+                hit = ix.search_subjects(q[i:i + 1], args.k)[0][0]
+                lat[j, i] = time.perf_counter() - t
+                face[j, i], dist[j, i], person[j, i] = hit.face_id - first_id[settings[j][0]], hit.distance, hit.subject
+        want = np.where(d_exact[name] < t_id, names[owner[exact]], "unknown")
+        rows = []
+        for j, (c, ef) in enumerate(settings):
+            ok, agree = face[j] == exact, np.where(dist[j] < t_id, person[j], "unknown") == want
+            row = {"config": c, "set": name, "ef_search": ef, "queries": len(q), "median_ms": round(1e3 * float(np.median(lat[j])), 3),
+                   "p99_ms": round(1e3 * float(np.percentile(lat[j], 99)), 3), "recall_at_1_face": round(float(ok.mean()), 4),
+                   "recall_at_1_face_mated": round(float(ok[mated].mean()), 4),
+                   "recall_at_1_face_strangers": round(float(ok[~mated].mean()), 4),
+                   "recall_at_1_person": round(float(np.mean(person[j] == names[owner[exact]])), 4),
+                   "decision_threshold": round(float(t_id), 4), "exact_accepts": round(float(np.mean(d_exact[name] < t_id)), 4),
+                   "decision_agreement": round(float(agree.mean()), 4), "load": [load0, load()]}
+            if name + "_float" in truth.files:  # 8-bit storage: against exact search over the float32 originals
+                row["vs_float32_exact_face"] = round(float(np.mean(face[j] == truth[name + "_float"])), 4)
+            rows.append(row)
+        return rows
 
-    out["load_before_search"] = load()
-    out["tuning"] = [measure("tune", ef) for ef in args.ef_search]
-    good = [r["ef_search"] for r in out["tuning"] if r["recall_at_1_face"] >= args.target]
-    good_mated = [r["ef_search"] for r in out["tuning"] if r["recall_at_1_face_mated"] >= args.target]
-    out["ef_search_chosen"] = min(good) if good else max(args.ef_search)
-    out["ef_search_chosen_mated"] = min(good_mated) if good_mated else max(args.ef_search)
-    out["report"] = [measure("report", ef) for ef in sorted({out["ef_search_chosen_mated"], out["ef_search_chosen"]})]
-    out["load_after_search"] = load()
-    out["rss_search_process_mb"] = peak_rss_mb()
+    out: dict[str, Any] = {"tuning": measure("tune", [(c, ef) for c in names_c
+                                                      for ef in sorted(set(args.ef_search) | {opts[c].ef_search})])}
+    out["ef_search_tuned"] = {c: min([r["ef_search"] for r in out["tuning"] if r["config"] == c
+                                      and r["recall_at_1_face"] >= args.target], default=None) for c in names_c}
+    # REPORT: each configuration at its own default efSearch (and at the one tuned above, when another)
+    settings = [(c, opts[c].ef_search) for c in names_c]
+    settings += [(c, ef) for c, ef in out["ef_search_tuned"].items() if ef not in (None, opts[c].ef_search)]
+    out["report"] = measure("report", settings)
     store.close()
-    out["identify_call"] = identify_call(gallery, sets["report"][:args.identify_queries], args.k,
-                                         IndexOptions(m=args.m, ef_construction=args.ef_construction))
+    if "shipped" in names_c:
+        out["identify_call"] = identify_call(args.gallery, sets["report"][:args.identify_queries], args.k)
     for r in out["report"]:
-        print(f"  [{storage}] efSearch {r['ef_search']}: median {r['median_ms']} ms, p99 {r['p99_ms']} ms, recall@1 face "
-              f"{r['recall_at_1_face']} (mated {r['recall_at_1_face_mated']}, strangers {r['recall_at_1_face_strangers']}), "
-              f"person {r['recall_at_1_person']}", flush=True)
+        print(f"  [{args.storage} {r['config']}] efSearch {r['ef_search']}: median {r['median_ms']} ms, p99 {r['p99_ms']} ms, "
+              f"recall@1 {r['recall_at_1_face']} (mated {r['recall_at_1_face_mated']}, strangers "
+              f"{r['recall_at_1_face_strangers']}), decisions {r['decision_agreement']}, load {r['load']}", flush=True)
     return out
 
 
-def identify_call(gallery: Path, q: np.ndarray, k: int, options: Any) -> dict[str, Any]:
+def identify_call(gallery: Path, q: np.ndarray, k: int) -> dict[str, Any]:
     """The whole ``Gallery.identify_embeddings`` call on one query through ``Gallery.open`` (its
-    FAISS search with the default IndexOptions, the automatic size-dependent threshold): the
-    first call (the threshold is computed once per change of the gallery) and the median of the
-    others. Only with the default HNSW settings (otherwise Gallery.open would rebuild the index)."""
+    saved index, the automatic size-dependent threshold): the first call (the threshold is
+    computed once per change of the gallery) and the median of the others."""
     from facenet.gallery.gallery import Gallery
-    from facenet.gallery.index import IndexOptions
 
-    if (options.m, options.ef_construction) != (IndexOptions().m, IndexOptions().ef_construction):
-        return {"skipped": "the HNSW settings are not the defaults Gallery.open uses"}
     t = time.perf_counter()
     g = Gallery.open(gallery, None, create=False)
-    out: dict[str, Any] = {"open_s": round(time.perf_counter() - t, 2), "ef_search": IndexOptions().ef_search}
+    out: dict[str, Any] = {"open_s": round(time.perf_counter() - t, 2)}
     lat = []
     for v in q:
         t = time.perf_counter()
@@ -228,115 +285,115 @@ def identify_call(gallery: Path, q: np.ndarray, k: int, options: Any) -> dict[st
 
 
 # ---------------------------------------------------------------------------- parent: driver
-def run_child(args: argparse.Namespace, phase: str, storage: str, data: Path, gallery: Path) -> dict[str, Any]:
-    result = gallery.with_suffix(f".{phase}.json")
-    cmd = [sys.executable, __file__, "--child", phase, "--storage", storage, "--n", str(args.n), "--m", str(args.m),
-           "--ef-construction", str(args.ef_construction), "--ef-search", ",".join(map(str, args.ef_search)),
-           "--target", str(args.target), "--k", str(args.k), "--identify-queries", str(args.identify_queries),
-           "--data-file", str(data), "--gallery", str(gallery),
+def run_child(args: argparse.Namespace, phase: str, storage: str, data: Path, gallery: Path, config: str = "") -> dict[str, Any]:
+    result = Path(f"{gallery}.{phase}{'.' + config.replace(',', '_') if config else ''}.json")
+    cmd = [sys.executable, __file__, "--child", phase, "--storage", storage, "--n", str(args.n), "--config", config,
+           "--ef-search", ",".join(map(str, args.ef_search)), "--target", str(args.target), "--k", str(args.k),
+           "--identify-queries", str(args.identify_queries), "--nice-build", str(args.nice_build), "--data-file", str(data), "--gallery", str(gallery),
            "--result", str(result)]
     subprocess.run(cmd, check=True)
     return json.loads(result.read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
-    from facenet.gallery.index import IndexOptions
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding lfw/")
     ap.add_argument("--out", type=Path, default=Path("out/bench"))
     ap.add_argument("--embeddings", type=Path, help="an .npz with labels and plain (LFW SFace embeddings)")
     ap.add_argument("--n", type=int, default=1_000_000, help="faces in the gallery")
     ap.add_argument("--storage", default="none,int8", help="comma-separated: none (float32), int8")
+    ap.add_argument("--configs", default="previous,shipped", help="comma-separated, of: " + ", ".join(configs()))
     ap.add_argument("--queries", type=int, default=2000, help="reported queries (half mated, half strangers)")
     ap.add_argument("--tune-queries", type=int, default=1000, help="tuning queries (a separate draw)")
-    ap.add_argument("--m", type=int, default=IndexOptions().m, help="HNSW M (default: the gallery's)")
-    ap.add_argument("--ef-construction", type=int, default=IndexOptions().ef_construction)
-    ap.add_argument("--ef-search", type=lambda s: [int(v) for v in s.split(",")], default=[64, 128, 256, 512])
+    ap.add_argument("--ef-search", type=lambda s: [int(v) for v in s.split(",")], default=[128, 256, 512, 1024],
+                    help="efSearch values swept on the tuning queries")
     ap.add_argument("--target", type=float, default=0.99, help="recall@1 the tuning set must reach")
     ap.add_argument("--k", type=int, default=5, help="people per query (the identify default)")
     ap.add_argument("--identify-queries", type=int, default=20, help="queries timed through Gallery.identify_embeddings")
-    ap.add_argument("--phase", default="all", choices=["all", "search"], help="search: reuse the galleries of an earlier run")
+    ap.add_argument("--nice-build", type=int, default=0, help="niceness of the import and build children (shared machines)")
+    ap.add_argument("--skip-import", action="store_true", help="no import measurement when the gallery exists")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--child", choices=["build", "search"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["import", "build", "memory", "search"], help=argparse.SUPPRESS)
+    ap.add_argument("--config", default="", help=argparse.SUPPRESS)
     ap.add_argument("--data-file", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--gallery", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        fn = child_build if args.child == "build" else child_search
-        args.result.write_text(json.dumps(fn(args, args.data_file, args.storage, args.gallery), indent=1))
+        if args.child != "search" and args.nice_build:
+            os.nice(args.nice_build)
+        fn = {"import": child_import, "build": child_build, "memory": child_memory, "search": child_search}[args.child]
+        args.result.write_text(json.dumps(fn(args), indent=1))
         return 0
     return drive(args)
 
 
 def drive(args: argparse.Namespace) -> int:
-    from facenet.gallery.index import IndexOptions
-    from facenet.gallery.quantize import decode, encode
-
     work = args.out / "gallery_scale"
     work.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {"n": args.n, "load_at_start": load(), "cpus": os.cpu_count(),
-                           "hnsw": {"m": args.m, "ef_construction": args.ef_construction}, "target_recall": args.target}
+    names = args.configs.split(",")
+    out: dict[str, Any] = {"n": args.n, "load_at_start": load(), "cpus": os.cpu_count(), "target_recall": args.target,
+                           "omp_threads_build": os.environ.get("OMP_NUM_THREADS"),
+                           "configs": {c: dataclasses.asdict(configs()[c]) for c in names}}
     data = work / f"data_{args.n}_{args.seed}_{args.queries}_{args.tune_queries}.npz"  # the same every time: made once
     if not data.exists():
         make_data(args, data)
     z = np.load(data)
     out["quantiles"] = json.loads(str(z["quantiles"]))
     out["people"] = int(z["owner"].max() + 1)
-    print("distance quantiles (squared L2, 5/50/95 %):")
     for k, v in out["quantiles"].items():
-        print(f"  {k:9s} genuine {v['genuine']}  impostor {v['impostor']}")
+        print(f"  {k:9s} squared L2 5/50/95 %: genuine {v['genuine']}  impostor {v['impostor']}")
     storages = args.storage.split(",")
     for storage in storages:
-        gallery = work / f"scale_{args.n}_{storage}_m{args.m}_efc{args.ef_construction}.gallery"
-        truth = Path(str(data) + f".{storage}.truth.npz")
-        if not truth.exists():
-            t = time.perf_counter()
-            vecs = z["faces"] if storage == "none" else decode(encode(z["faces"], storage), 128, storage)
-            res = {s: exact_top1(vecs, z[s]) for s in ("report", "tune")}
-            if storage != "none":
-                res.update({s + "_float": exact_top1(z["faces"], z[s]) for s in ("report", "tune")})
-            np.savez(truth, **res)
-            del vecs
-            print(f"  [{storage}] exact ground truth in {time.perf_counter() - t:.0f} s", flush=True)
+        gallery = work / f"scale_{args.n}_{storage}.gallery"
+        ground_truth(data, z, storage)
         entry: dict[str, Any] = {}
-        if args.phase == "all":
-            entry["build"] = run_child(args, "build", storage, data, gallery)
-        elif gallery.with_suffix(".build.json").exists():  # the import and build of the run that made the gallery
-            entry["build"] = json.loads(gallery.with_suffix(".build.json").read_text())
-        entry["search"] = run_child(args, "search", storage, data, gallery)
+        if not (args.skip_import and gallery.exists()):
+            entry["import"] = run_child(args, "import", storage, data, gallery)
         entry["gallery_file_mb"] = round(gallery.stat().st_size / 2**20, 1)
-        entry["faiss_file_mb"] = round(Path(str(gallery) + ".faiss").stat().st_size / 2**20, 1)
+        for c in names:
+            entry[c] = {"build": run_child(args, "build", storage, data, gallery, c)}
+        for c in names:
+            entry[c]["memory"] = run_child(args, "memory", storage, data, gallery, c)
+        entry["search"] = run_child(args, "search", storage, data, gallery, ",".join(names))
+        if {"previous", "shipped"} <= set(names):
+            entry["ratios_shipped_over_previous"] = ratios(entry)
         out[storage] = entry
     out["load_at_end"] = load()
-    default = (IndexOptions().m, IndexOptions().ef_construction)
-    suffix = ("" if args.n == 1_000_000 else f"_{args.n}") + ("" if (args.m, args.ef_construction) == default else
-                                                               f"_m{args.m}_efc{args.ef_construction}")
-    (args.out / f"gallery_scale{suffix}.json").write_text(json.dumps(out, indent=1))
-    for s in storages:
-        print(f"  [{s}] Gallery.identify_embeddings, one query, whole call: {out[s]['search']['identify_call']}")
-    print(table(out, storages))
-    print(f"-> {args.out / f'gallery_scale{suffix}.json'}")
+    path = args.out / f"gallery_scale{'' if args.n == 1_000_000 else f'_{args.n}'}.json"
+    path.write_text(json.dumps(out, indent=1))
+    print(table(out, storages, names))
+    print(f"-> {path}")
     return 0
 
 
-def table(out: dict[str, Any], storages: list[str]) -> str:
-    lines = [f"\n{out['n']:,} faces, {out['people']:,} people; HNSW M={out['hnsw']['m']}, efConstruction="
-             f"{out['hnsw']['ef_construction']}; load average {out['load_at_start']} -> {out['load_at_end']} on {out['cpus']} CPUs\n",
-             "| storage | import /s | index build s | efSearch (tuned) | median ms | p99 ms | recall@1 face (mated / strangers) "
-             "| recall@1 person | decision agreement (mated / strangers) | .gallery MB | .faiss MB | peak RSS build / search MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+def ratios(entry: dict[str, Any]) -> dict[str, float]:
+    """shipped / previous, each at its own default efSearch on the REPORT queries (timed interleaved)."""
+    a, b = ({r["config"]: r for r in entry["search"]["report"][:2]}[c] for c in ("shipped", "previous"))
+    r = {k: round(a[k] / b[k], 3) for k in ("median_ms", "p99_ms", "recall_at_1_face", "decision_agreement") if b[k]}
+    r["faiss_file"] = round(entry["shipped"]["build"]["faiss_file_mb"] / entry["previous"]["build"]["faiss_file_mb"], 3)
+    r["rss_search"] = round(entry["shipped"]["memory"]["rss_search_process_mb"] / entry["previous"]["memory"]["rss_search_process_mb"], 3)
+    return r
+
+
+def table(out: dict[str, Any], storages: list[str], names: list[str]) -> str:
+    lines = [f"\n{out['n']:,} faces, {out['people']:,} people; load average {out['load_at_start']} -> {out['load_at_end']} "
+             f"on {out['cpus']} CPUs; REPORT queries, one thread, the settings timed interleaved\n",
+             "| storage | index | M / efC | build s | efSearch | median ms | p99 ms | recall@1 (mated / strangers) | "
+             "decisions agree | .faiss MB | peak RSS build / search MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in storages:
-        e = out[s]
-        b = e.get("build", {})
-        for r in e["search"]["report"]:
-            lines.append(f"| {'float32' if s == 'none' else s} | {b.get('import', {}).get('faces_per_s', '-')} | "
-                         f"{b.get('index', {}).get('seconds_total', '-')} | {r['ef_search']} | {r['median_ms']} | {r['p99_ms']} | "
-                         f"{r['recall_at_1_face']} ({r['recall_at_1_face_mated']} / {r['recall_at_1_face_strangers']}) | "
-                         f"{r['recall_at_1_person']} | {r['decision_agreement']} ({r['decision_agreement_mated']} / "
-                         f"{r['decision_agreement_strangers']}) | {e['gallery_file_mb']} | {e['faiss_file_mb']} | "
-                         f"{b.get('rss_after_index_mb', '-')} / {e['search']['rss_search_process_mb']} |")
+        for r in out[s]["search"]["report"]:
+            c = r["config"]
+            b, mem, o = out[s][c]["build"], out[s][c]["memory"], out[s][c]["build"]["options"]
+            tag = "" if r["ef_search"] == o["ef_search"] else " (tuned)"
+            lines.append(f"| {'float32' if s == 'none' else s} | {c}: {b['kind']} | {o['m']} / {o['ef_construction']} | "
+                         f"{b.get('seconds_read_store_build_save', '-')} | {r['ef_search']}{tag} | {r['median_ms']} | "
+                         f"{r['p99_ms']} | {r['recall_at_1_face']} ({r['recall_at_1_face_mated']} / "
+                         f"{r['recall_at_1_face_strangers']}) | {r['decision_agreement']} | {b['faiss_file_mb']} | "
+                         f"{b.get('rss_peak_mb', '-')} / {mem['rss_search_process_mb']} |")
+        imp = out[s].get("import", {})
+        lines.append(f"\n[{s}] import {imp.get('faces_per_s', '-')} faces/s; .gallery {out[s]['gallery_file_mb']} MB; "
+                     f"ratios shipped/previous {out[s].get('ratios_shipped_over_previous')}\n")
     return "\n".join(lines)
 
 

@@ -87,7 +87,7 @@ def test_hnsw_recall_on_structured_data():
     ids = np.arange(len(emb))
     exact = FaceIndex.from_arrays(ids, emb, [str(x) for x in labels])
     hnsw = FaceIndex.from_arrays(ids, emb, [str(x) for x in labels], options=IndexOptions(exact_threshold=5000))
-    assert exact.kind == "exact" and hnsw.kind == "hnsw"
+    assert exact.kind == "exact" and hnsw.kind == "hnsw_sq8"
     _, truth = exact.search(probes, 1)
     _, got = hnsw.search(probes, 1)
     recall = float((got[:, 0] == truth[:, 0]).mean())
@@ -103,7 +103,11 @@ def test_kind_follows_the_threshold(unit_vectors):
     emb = unit_vectors(20)
     names = ["a"] * 20
     assert FaceIndex.from_arrays(np.arange(20), emb, names, options=IndexOptions(exact_threshold=21)).kind == "exact"
-    assert FaceIndex.from_arrays(np.arange(20), emb, names, options=IndexOptions(exact_threshold=20)).kind == "hnsw"
+    assert FaceIndex.from_arrays(np.arange(20), emb, names, options=IndexOptions(exact_threshold=20)).kind == "hnsw_sq8"
+    old = IndexOptions(exact_threshold=20, hnsw_codes="float32")
+    assert FaceIndex.from_arrays(np.arange(20), emb, names, options=old).kind == "hnsw"
+    with pytest.raises(ValueError, match="'hnsw_codes' parameter of IndexOptions"):
+        IndexOptions(hnsw_codes="int4")
 
 
 def test_saved_index_used_only_when_current(store, make_faces, tmp_path):
@@ -165,7 +169,7 @@ def test_settings_change_rebuilds(store, make_faces):
     store.add_faces("Ann", make_faces(30))
     FaceIndex.open(store, path)
     hnsw = FaceIndex.open(store, path, IndexOptions(exact_threshold=10))
-    assert hnsw.source == "built" and hnsw.kind == "hnsw"
+    assert hnsw.source == "built" and hnsw.kind == "hnsw_sq8"
     assert FaceIndex.open(store, path, IndexOptions(exact_threshold=10, ef_search=7)).source == "file"
     assert FaceIndex.open(store, path, IndexOptions(exact_threshold=10, m=16)).source == "built"
 
@@ -221,7 +225,7 @@ def test_crossing_the_threshold_rebuilds_as_hnsw(store, make_faces):
     ids = store.add_faces("Bob", faces)
     assert not index.add(ids, np.stack([f.embedding for f in faces]), "Bob", before=before,
                          after=store.generation(), store=store)
-    assert index.kind == "hnsw" and len(index) == 11
+    assert index.kind == "hnsw_sq8" and len(index) == 11
 
 
 def test_refresh(store, make_faces):

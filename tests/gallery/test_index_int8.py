@@ -54,7 +54,9 @@ def test_int8_codes_are_the_stored_codes(unit_vectors):
 def test_kind_for_storage():
     opts = IndexOptions(exact_threshold=10)
     assert [opts.kind_for(9), opts.kind_for(10), opts.kind_for(10, "int8"), opts.kind_for(9, "int8")] == [
-        "exact", "hnsw", "hnsw8", "exact"]
+        "exact", "hnsw_sq8", "hnsw8", "exact"]
+    old = IndexOptions(exact_threshold=10, hnsw_codes="float32")
+    assert [old.kind_for(10), old.kind_for(10, "int8")] == ["hnsw", "hnsw"]
 
 
 def test_hnsw8_distances_are_exact_for_the_decoded_faces():
@@ -86,11 +88,14 @@ def test_hnsw8_holds_no_float_vectors():
     import faiss
 
     emb, labels, _ = _structured(500, 4, dim=128)
-    dec, names, opts = _decoded(emb), [str(v) for v in labels], IndexOptions(exact_threshold=100, m=16)
-    size = {q: faiss.serialize_index(FaceIndex.from_arrays(np.arange(2000), dec, names, options=opts,
-                                                           quantize=q)._state.index).nbytes for q in ("none", "int8")}
-    per_face_graph = size["none"] / 2000 - 4 * 128
-    assert size["int8"] / 2000 < 128 + per_face_graph + 16, size  # 1 byte a value, where float32 takes 4
+    dec, names = _decoded(emb), [str(v) for v in labels]
+    size = {}
+    for codes in ("sq8", "float32"):
+        opts = IndexOptions(exact_threshold=100, m=16, hnsw_codes=codes)
+        index = FaceIndex.from_arrays(np.arange(2000), dec, names, options=opts, quantize="int8")
+        size[index.kind] = faiss.serialize_index(index._state.index).nbytes
+    per_face_graph = size["hnsw"] / 2000 - 4 * 128
+    assert size["hnsw8"] / 2000 < 128 + per_face_graph + 16, size  # 1 byte a value, where float32 takes 4
 
 
 def test_hnsw8_file_round_trip_and_checks(store8, make_faces):

@@ -26,7 +26,7 @@ import numpy as np
 from facenet.fileio import write_atomic
 from facenet.gallery.store import GalleryStore
 
-#: 2: kinds "hnsw8" (with norms) and the gallery's storage ("quantize") in the sidecar. Format 1
+#: 2: kinds "hnsw_sq8", "hnsw8" (with norms), the gallery's storage ("quantize") in the sidecar. Format 1
 #: files (kinds "exact" and "hnsw", no storage recorded) are still read.
 INDEX_FORMAT = 2
 READ_FORMATS = (1, 2)
@@ -34,8 +34,8 @@ READ_FORMATS = (1, 2)
 
 class Saved(NamedTuple):
     """What an index file holds: the FAISS index (positions 0..N-1), face ids (N,) int64
-    ascending, subject code per position (N,) int32, subject names, kind ("exact", "hnsw",
-    "hnsw8"), norms (N,) float32 of the 8-bit codes ("hnsw8" only, else None)."""
+    ascending, subject code per position (N,) int32, subject names, kind ("exact", "hnsw_sq8",
+    "hnsw8", "hnsw"), norms (N,) float32 of the 8-bit codes ("hnsw8" only, else None)."""
 
     index: Any
     ids: np.ndarray
@@ -45,19 +45,29 @@ class Saved(NamedTuple):
     norms: np.ndarray | None = None
 
 
-def new_faiss(dim: int, kind: str, options: Any) -> Any:
-    """An empty FAISS index of ``kind`` ("exact", "hnsw", "hnsw8") with ``options``' (IndexOptions) m and
-    ef_construction: inner product throughout."""
+def new_faiss(dim: int, kind: str, options: Any, sample: np.ndarray) -> Any:
+    """An empty FAISS index of ``kind`` ("exact", "hnsw_sq8", "hnsw8", "hnsw") with ``options``'
+    (IndexOptions) m and ef_construction, inner product throughout, trained where it needs it:
+    "hnsw_sq8" on ``sample`` (N, dim) float32, the vectors it will hold (per-dimension 8-bit
+    ranges)."""
     import faiss
 
     if kind == "exact":
         return faiss.IndexFlatIP(dim)
-    if kind == "hnsw8":  # one byte per value; the uniform 8-bit grid on [-127.5, 127.5] holds every integer code exactly
-        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit_uniform, options.m, faiss.METRIC_INNER_PRODUCT)
-        index.train(np.array([[-127.5] * dim, [127.5] * dim], dtype=np.float32))
-    else:
-        index = faiss.IndexHNSWFlat(dim, options.m, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = options.ef_construction
+    ip = faiss.METRIC_INNER_PRODUCT
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, options.m, ip)
+        index.hnsw.efConstruction = options.ef_construction
+        return index
+    # one byte per value: hnsw8's uniform grid on [-127.5, 127.5] holds every integer code exactly
+    qt = faiss.ScalarQuantizer.QT_8bit_uniform if kind == "hnsw8" else faiss.ScalarQuantizer.QT_8bit
+    graph = faiss.IndexHNSWSQ(dim, qt, options.m, ip)
+    graph.hnsw.efConstruction = options.ef_construction
+    if kind == "hnsw8":
+        graph.train(np.array([[-127.5] * dim, [127.5] * dim], dtype=np.float32))
+        return graph
+    index = faiss.IndexRefineFlat(graph)  # float32 copies re-rank the graph's candidates
+    index.train(sample if len(sample) else np.array([[-1.0] * dim, [1.0] * dim], dtype=np.float32))
     return index
 
 
@@ -139,7 +149,7 @@ def _check_and_load(meta: dict[str, Any], path: Path, store: GalleryStore, setti
     wanted = {"dim": store.identity.embedding_size, "identity": store.identity.to_dict(),
               "gallery_uid": store.get_meta("gallery_uid"), "quantize": quantize,
               "kind": settings.kind_for(int(meta["size"]), quantize)}
-    if meta.get("kind") in ("hnsw", "hnsw8"):
+    if meta.get("kind") != "exact":
         wanted.update(m=settings.m, ef_construction=settings.ef_construction)
     for key, value in wanted.items():
         if meta.get(key) != value:
