@@ -224,8 +224,14 @@ def test_upgrade_with_photos_present_and_missing(store_factory, tmp_path, make_f
     s.remove_faces([f.face_id for f in s.faces("Cy")])
     (photos / "sub" / "1.jpg").write_text("face 1")
     monkeypatch.setattr(up, "index_photos", lambda dirs: by_sha)
+    g.store_calibration({"threshold": 1.3, "model": SFACE.to_dict()})  # made with SFace: not fused's
+    g.set_threshold(1.0)
     r = g.upgrade([photos])
     assert (r.upgraded, r.already, r.left) == (2, 3, {}) and r.complete
+    assert len(r.notes) == 2 and g.verification_calibration() is None
+    c = model_config("fused").threshold / model_config("sface").threshold
+    assert g.threshold()[0] == pytest.approx(c) and "rescaled" in g.threshold()[1]
+    g.set_threshold(None)
     assert s.identity == FUSED and store_factory.reopen(s).identity == FUSED
     assert g.identity == FUSED and g.pair_kinds() == [{"query": "fused", "faces": "fused", "scale": 1.0, "threshold": 1.0,
                                                         "source": "fused's verification threshold"}]

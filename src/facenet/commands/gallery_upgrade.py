@@ -36,4 +36,4 @@ def run_upgrade(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     else:
         text += (f"the gallery's model stays {before}: faces of both models are compared (mixed pairs); run the "
                  "upgrade again with the missing photos to finish")
-    return out, text
+    return out, text + "".join(f"\nnote: {n}" for n in r.notes)

@@ -23,18 +23,19 @@ from facenet.data.images import ImageInput, describe_source
 from facenet.errors import FacenetError, ItemError
 from facenet.gallery.auto_threshold import META_IMPOSTOR
 from facenet.gallery.backends import exact_face_hits, exact_subject_hits
-from facenet.gallery.harmonic import ModelBoundStore, check_comparable, mixed_subject_hits, pair_scale, pair_threshold
+from facenet.gallery.harmonic import ModelBoundStore, check_comparable, mixed_subject_hits, pair_kinds
 from facenet.gallery.results import UNKNOWN, Candidate, EnrolResult, Identification, ImageIdentification
 from facenet.gallery.store import GalleryStore, ModelIdentity, NewFace, SubjectNotFoundError, photo_sha256
+from facenet.gallery.upgrade import (  # the gallery's meta keys, beside the upgrade that rewrites them
+    DEFAULT_FPIR,
+    META_FPIR,
+    META_THRESHOLD,
+    META_THRESHOLD_SOURCE,
+    META_VERIFICATION,
+    upgrade_gallery,
+)
 from facenet.pipeline import FacePipeline
 from facenet.validation import check_scalar
-
-#: Meta keys the gallery keeps in its store.
-META_THRESHOLD = "identify_threshold"  # a threshold set by the user or `facenet calibrate`
-META_THRESHOLD_SOURCE = "identify_threshold_source"
-META_FPIR = "identify_fpir"  # the false-positive identification rate the automatic threshold aims at
-META_VERIFICATION = "verification_calibration"  # JSON: what `facenet calibrate --gallery` chose
-DEFAULT_FPIR = 1e-2
 
 
 def identity_of(pipeline: FacePipeline) -> ModelIdentity:
@@ -161,11 +162,7 @@ class Gallery:
         """(face model -> scale, number of faces, pair_kinds()), cached per change of the gallery."""
         key = (self.store.generation(), self.identity)
         if self._kinds_cache is None or self._kinds_cache[0] != key:
-            counts = self.store.model_counts()
-            scales = {m: pair_scale(self.identity, self.query_identity, m) for m in list(counts) or [self.identity]}
-            kinds = [{"query": self.query_identity.model, "faces": m.model, "scale": c, "threshold": 1.0 / c,
-                      "source": pair_threshold(self.query_identity, m)[1]} for m, c in scales.items()]
-            self._kinds_cache = (key, (scales, sum(counts.values()), kinds))
+            self._kinds_cache = (key, pair_kinds(self.identity, self.query_identity, self.store.model_counts()))
         return self._kinds_cache[1]
 
     def pair_kinds(self) -> list[dict[str, Any]]:
@@ -388,9 +385,10 @@ class Gallery:
 
     def upgrade(self, photo_dirs: Sequence[str | Path], **kwargs: Any) -> Any:
         """Re-embed faces of other models with this gallery's query model, from their photos
-        under ``photo_dirs`` (see :func:`facenet.gallery.upgrade.upgrade_gallery`)."""
-        from facenet.gallery.upgrade import upgrade_gallery
-
+        under ``photo_dirs`` (:func:`facenet.gallery.upgrade.upgrade_gallery`). When the gallery's
+        model changes, what was calibrated with the old one goes (the stored verification
+        calibration and impostor model) and a fixed threshold is rescaled by the ratio of the two
+        models' verification thresholds; the report's ``notes`` say so."""
         return upgrade_gallery(self, photo_dirs, **kwargs)
 
     def close(self) -> None:

@@ -107,6 +107,17 @@ def pair_scale(reference: ModelIdentity, query: ModelIdentity, face: ModelIdenti
     return ref / t
 
 
+def pair_kinds(reference: ModelIdentity, query: ModelIdentity,
+               counts: dict[ModelIdentity, int]) -> tuple[dict[ModelIdentity, float], int, list[dict[str, Any]]]:
+    """For a gallery of model ``reference`` whose faces were made by ``counts``' models (faces per
+    model), queried by ``query``: (face model -> :func:`pair_scale`, number of faces, one dict per
+    pair kind: query and face model names, scale, threshold = 1 / scale, its source)."""
+    scales = {m: pair_scale(reference, query, m) for m in list(counts) or [reference]}
+    kinds = [{"query": query.model, "faces": m.model, "scale": c, "threshold": 1.0 / c,
+              "source": pair_threshold(query, m)[1]} for m, c in scales.items()]
+    return scales, int(sum(counts.values())), kinds
+
+
 def fit_mixed_threshold(new: np.ndarray, old: np.ndarray, a: np.ndarray, b: np.ndarray, same: np.ndarray) -> Any:
     """The best-accuracy threshold of mixed pairs, taken both ways round.
 

@@ -19,7 +19,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from facenet.gallery.auto_threshold import META_IMPOSTOR
 from facenet.gallery.store import ModelIdentity
+
+#: Meta keys a gallery keeps in its store (facenet.gallery.gallery uses them; an upgrade rewrites them).
+META_THRESHOLD = "identify_threshold"  # a threshold set by the user or `facenet calibrate`
+META_THRESHOLD_SOURCE = "identify_threshold_source"
+META_FPIR = "identify_fpir"  # the false-positive identification rate the automatic threshold aims at
+META_VERIFICATION = "verification_calibration"  # JSON: what `facenet calibrate --gallery` chose
+DEFAULT_FPIR = 1e-2
 
 #: Smallest overlap (intersection over union) of a detected face with the stored box to count
 #: as the enrolled face found again.
@@ -34,7 +42,7 @@ class UpgradeReport:
     """What an upgrade did. model: the new model. upgraded: faces re-embedded now; already:
     faces that were the new model's before; left: faces left as they are, by reason (NO_PHOTO,
     NO_BOX, NO_FACE, UNREADABLE, GONE); identity: the gallery's model afterwards; photos: image files
-    found under the folders."""
+    found under the folders; notes: what changed with the gallery's model (Gallery.upgrade)."""
 
     model: ModelIdentity
     upgraded: int
@@ -42,6 +50,7 @@ class UpgradeReport:
     left: dict[str, int] = field(default_factory=dict)
     identity: ModelIdentity | None = None
     photos: int = 0
+    notes: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -50,7 +59,8 @@ class UpgradeReport:
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.to_dict(), "upgraded": self.upgraded, "already": self.already,
                 "left": int(sum(self.left.values())), "left_by_reason": dict(self.left), "photos_found": self.photos,
-                "identity": None if self.identity is None else self.identity.to_dict(), "complete": self.complete}
+                "identity": None if self.identity is None else self.identity.to_dict(), "complete": self.complete,
+                "notes": list(self.notes)}
 
 
 def index_photos(dirs: Sequence[str | Path]) -> dict[str, Path]:
@@ -130,6 +140,32 @@ def upgrade_gallery(gallery: Any, photo_dirs: Sequence[str | Path], *, min_iou: 
         if progress is not None:
             progress(subject.name, n)
     left = {k: v for k, v in left.items() if v}
-    if all(m == target for m in store.model_counts()) and store.identity != target:
+    notes: tuple[str, ...] = ()
+    before = store.identity
+    if all(m == target for m in store.model_counts()) and before != target:
         store.set_identity(target)
-    return UpgradeReport(target, upgraded, already, left, store.identity, len(photos))
+        notes = retire_calibrations(gallery, before)
+    return UpgradeReport(target, upgraded, already, left, store.identity, len(photos), notes)
+
+
+def retire_calibrations(gallery: Any, before: ModelIdentity) -> tuple[str, ...]:
+    """After the gallery's model changed from ``before``: drop what was calibrated with it (the
+    stored verification calibration and impostor model) and rescale a fixed identification
+    threshold by the ratio of the two models' verification thresholds. Returns what it did."""
+    from facenet.gallery.harmonic import own_threshold
+
+    store, notes = gallery.store, []
+    for key, what in ((META_VERIFICATION, "verification calibration"), (META_IMPOSTOR, "impostor model")):
+        if store.get_meta(key):
+            store.set_meta(key, "")
+            notes.append(f"the stored {what} was made with {before.model}: dropped (`facenet calibrate --gallery`)")
+    fixed, old, new = store.get_meta(META_THRESHOLD), own_threshold(before), own_threshold(store.identity)
+    if fixed and old and new:
+        t = float(fixed) * new / old
+        gallery.set_threshold(t, f"{store.get_meta(META_THRESHOLD_SOURCE) or 'set by the user'}, "
+                                 f"rescaled x{new / old:.3f} from {before.model} at the upgrade")
+        notes.append(f"the fixed identification threshold {float(fixed):.4f} was rescaled to {t:.4f}")
+    invalidate = getattr(getattr(gallery, "_auto", None), "invalidate", None)
+    if invalidate is not None:
+        invalidate()
+    return tuple(notes)
