@@ -54,8 +54,8 @@ class Gallery:
         the k nearest people, with a ``faces(queries, k) -> (distances (Q, k), face ids (Q, k))``
         method for galleries holding several models' faces (a FAISS index for SQLite, the
         pgvector index for PostgreSQL, :mod:`facenet.gallery.backends`); default: exact.
-    query_model: the identity of the embeddings given to :meth:`identify_embeddings` and
-        :meth:`add_embeddings`-free enrolment when there is no pipeline (default: the gallery's).
+    query_model: without a pipeline, the model of the embeddings this object identifies and
+        enrols (default: the gallery's own); with one, the pipeline's.
     auto_threshold: ``auto_threshold(n_subjects, n_faces, fpir) -> (threshold, source) | None``,
         the identification threshold for a gallery of that size
         (:class:`~facenet.gallery.auto_threshold.AutoThreshold`, what :func:`open_gallery` passes);
