@@ -3,6 +3,7 @@
     .venv/bin/python bench/cluster_lfw.py calibrate --write src/facenet/cluster   # the shipped settings
     .venv/bin/python bench/cluster_lfw.py calibrate --check   # exit 1 unless the shipped file is reproduced
     .venv/bin/python bench/cluster_lfw.py lfw                 # every method side by side on LFW (make bench-cluster)
+    .venv/bin/python bench/cluster_lfw.py time                # the graph method's clustering seconds on LFW, no scores
 
 Embeddings: bench/identify_lfw.py's caches (its helpers in bench/identify_common.py) (``FacePipeline("yunet", "sface")``, the plain crop and
 its mirror; flip TTA = normalise(plain + mirror)), computed there once.
@@ -218,6 +219,25 @@ def lfw(args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
+def timing(args: argparse.Namespace) -> dict[str, Any]:
+    """The shipped graph setting's clustering seconds on all of LFW (embeddings cached), each model
+    ``--repeat`` times: the median and every run, with the load average before and after. No
+    labels are read and nothing is scored (the scores are ``lfw``'s)."""
+    from facenet.pipeline import FacePipeline
+
+    z = embed_folder(FacePipeline("yunet", "sface"), args.data / "lfw", args.out_identify, "lfw")
+    res: dict[str, Any] = {"images": int(len(z["plain"])), "threads": os.environ.get("OMP_NUM_THREADS"),
+                           "load_average_before": os.getloadavg(), "rows": []}
+    for model, emb in MODELS.items():
+        x = z["plain"] if emb == "plain" else flip_tta(z["plain"], z["mirror"])
+        runs = [cluster_embeddings(x, method="graph", model=model) for _ in range(args.repeat)]
+        secs = [round(r.seconds, 3) for r in runs]
+        res["rows"].append({"model": model, "median_seconds": float(np.median(secs)), "seconds": secs, "options": runs[0].options})
+        print(f"{model:10s} graph {runs[0].options}: median {np.median(secs):.3f} s of {secs}", file=sys.stderr)
+    res["load_average_after"] = os.getloadavg()
+    return res
+
+
 def markdown(res: dict[str, Any]) -> str:
     lines = [f"LFW: {res['images']} images, {res['people']} people, no face found in {res['no_face']}; "
              f"load average {tuple(round(v, 2) for v in res['load_average'])}", "",
@@ -232,7 +252,7 @@ def markdown(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("calibrate", "lfw"))
+    ap.add_argument("command", choices=("calibrate", "lfw", "time"))
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("out/cluster"))
     ap.add_argument("--out-identify", type=Path, default=Path("out/identify"), help="bench/identify_lfw.py's embedding caches")
@@ -240,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", type=Path, help="calibrate: folder to write cluster_thresholds.json into")
     ap.add_argument("--check", action="store_true", help="calibrate: exit 1 unless the shipped file is reproduced")
     ap.add_argument("--skip", nargs="*", default=[], help="lfw: methods to leave out")
+    ap.add_argument("--repeat", type=int, default=5, help="time: runs per model")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.command == "calibrate":
@@ -257,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
             print("check:", "same as shipped" if ok else "MISMATCH with the shipped file")
             return 0 if ok else 1
         print(text)
+        return 0
+    if args.command == "time":
+        res = timing(args)
+        (args.out / "cluster_lfw_time.json").write_text(json.dumps(res, indent=2) + "\n")
+        print(json.dumps(res, indent=2))
         return 0
     res = lfw(args)
     (args.out / "cluster_lfw.json").write_text(json.dumps(res, indent=2) + "\n")
