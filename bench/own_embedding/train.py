@@ -49,6 +49,8 @@ DEFAULTS = {"seed": 0, "margin": 0.2, "identities": 32, "epochs": 10, "lr": 1e-4
 
 
 def view1(data: Path, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    # View 1's images: extract.py caches some of them only with View 2's (each image once); only
+    # the View 1 pairs are scored
     z = lfw_rows(out)
     sets = [p for p in (pairs(data, z, "view1test"), pairs(data, z, "view1train")) if p is not None]
     if not sets:

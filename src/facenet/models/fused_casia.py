@@ -55,7 +55,7 @@ def casia_network(threads: int | None = None, batch_size: int = 32) -> Any:
 HEAD = WeightFile(
     package="facenet",
     relpath="models/weights/fused_casia_head.npz",
-    sha256="0" * 64,  # bench/own_embedding/train.py --model fused-casia --install prints it
+    sha256="b661aec1f007ce0e3e0497b99f75ba60d580dcfe9567ebfe49db227d2fa817f4",  # train.py --config config_casia.yaml --install prints it
     pip="facenet (this project)",
     licence="MIT (this project); trained on features of the networks below, one of them research use only",
 )
@@ -72,7 +72,11 @@ def _config() -> FusedConfig:
         embedding_size=128, weights=HEAD,
         licence="RESEARCH USE ONLY (CASIA Inception-ResNet-v1 weights trained on CASIA-WebFace); head MIT; "
         "SFace Apache-2.0; dlib ResNet CC0-1.0",
-        threshold=None, threshold_flip=None, threshold_source="",
+        # Calibrated on LFW View 1 (pairsDevTrain + pairsDevTest), never on View 2:
+        # bench/own_embedding/evaluate.py --split view1 (ThresholdCalibrator, best accuracy).
+        threshold=1.2032, threshold_flip=None,
+        threshold_source="LFW View 1 (pairsDevTrain+pairsDevTest, 3,200 pairs), yunet detector; "
+        "best-accuracy threshold: 99.53% on View 1 (flip: not calibrated, the plain one is used)",
         components=(sface.WEIGHTS, DLIB_RESNET, facenet_irv1.WEIGHTS),
     )
 

@@ -32,6 +32,9 @@ def _builtin() -> tuple[Entry[ModelConfig], ...]:
                 Entry(facenet_irv1.INCEPTION_RESNET_V1.name, facenet_irv1.INCEPTION_RESNET_V1,
                       "facenet.models.facenet_irv1:build")]
     entries += [Entry(fused.FUSED.name, fused.FUSED, "facenet.models.fused:build")]
+    from facenet.models import fused_casia  # research use only (CASIA-WebFace weights): not a preset
+
+    entries += [Entry(fused_casia.FUSED_CASIA.name, fused_casia.FUSED_CASIA, "facenet.models.fused_casia:build")]
     return tuple(entries)
 
 
