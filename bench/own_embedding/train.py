@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     np.savez(head_path, **run["head"])
     report = {"config": cfg, "train_set": tr["info"], "best_epoch": run["best_epoch"],
               "train_seconds": run["train_seconds"], "history": run["history"], "head": str(head_path)}
-    (args.out / f"train{args.tag}.json").write_text(json.dumps(report, indent=1))
+    stem = "train" if cfg["model"] == "fused" else f"train_{cfg['model'].replace('-', '_')}"
+    (args.out / f"{stem}{args.tag}.json").write_text(json.dumps(report, indent=1))
     best = run["history"][run["best_epoch"]]
     print(f"kept epoch {run['best_epoch']}: {json.dumps(best)}; {run['train_seconds']:.0f} s", file=sys.stderr)
     if args.install:
