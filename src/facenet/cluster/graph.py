@@ -152,22 +152,22 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
     lab = np.arange(n, dtype=np.int64)
     g = np.unique(groups, return_inverse=True)[1].reshape(-1).astype(np.int64) if n else groups
     n_photos = int(g.max()) + 1 if n else 1
-    # candidate cluster pairs (a < b) and their averages; at the start the faces' own edges
+    # candidate cluster pairs (a < b), their averages and margins (average - limit): the ready
+    # ones (margin < 0) and the waiting ones, which only a merge of one of their clusters changes
     a, b, avg = i[keep], j[keep], d[keep].astype(np.float64)
+    margin = avg - merge_limit(threshold, single, power, size[a], size[b])
+    w = margin >= 0
+    wa, wb, wavg = a[w], b[w], avg[w]
+    a, b, avg, margin = a[~w], b[~w], avg[~w], margin[~w]
     while len(a):
-        margin = avg - merge_limit(threshold, single, power, size[a], size[b])
-        ready = np.flatnonzero(margin < 0)
-        if not len(ready):
-            break
-        # each cluster's nearest candidate among the pairs under their limit (ties: the smaller id)
-        ra, rb, rm = a[ready], b[ready], margin[ready]
-        ends, other, both = np.concatenate([ra, rb]), np.concatenate([rb, ra]), np.concatenate([rm, rm])
+        # each cluster's nearest ready candidate, by margin (ties: the smaller id)
+        ends, other, both = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([margin, margin])
         low = np.full(n, np.inf)
         np.minimum.at(low, ends, both)
         best = np.full(n, n, np.int64)
         at_low = both == low[ends]
         np.minimum.at(best, ends[at_low], other[at_low])
-        mutual = ready[(best[ra] == rb) & (best[rb] == ra)]
+        mutual = np.flatnonzero((best[a] == b) & (best[b] == a))
         ma, mb = a[mutual], b[mutual]
         # cannot-link: a merge is refused when the two clusters hold one photo
         target = np.arange(n, dtype=np.int64)
@@ -190,11 +190,16 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
         changed = np.zeros(n, bool)
         changed[ma] = True
         changed[mb] = True
-        # pairs a merge touched: renamed to the new clusters, merged ones gone, duplicates joined,
-        # averages recomputed; refused pairs dropped for good; the others stay as they are
-        touched = (changed[a] | changed[b]) & ~refused
-        stay = ~(changed[a] | changed[b]) & ~refused
-        ta, tb = target[a[touched]], target[b[touched]]
+        # pairs a merge touched (ready or waiting): renamed to the new clusters, merged ones gone,
+        # duplicates joined, averages and margins recomputed; refused pairs dropped for good; the
+        # others stay as they are
+        hit = changed[a] | changed[b]
+        touched, stay = hit & ~refused, ~hit & ~refused
+        whit = changed[wa] | changed[wb]
+        ta = np.concatenate([target[a[touched]], target[wa[whit]]])
+        tb = np.concatenate([target[b[touched]], target[wb[whit]]])
+        if whit.any():
+            wa, wb, wavg = wa[~whit], wb[~whit], wavg[~whit]
         ta, tb = np.minimum(ta, tb), np.maximum(ta, tb)
         key = np.unique((ta * n + tb)[ta != tb])
         ta, tb = key // n, key % n
@@ -203,9 +208,14 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
             r = slice(s, s + _BATCH)
             tavg[r] = 2.0 - 2.0 * np.einsum("ij,ij->i", total[ta[r]], total[tb[r]]) / (size[ta[r]] * size[tb[r]])
         live = tavg < top
-        a = np.concatenate([a[stay], ta[live]])
-        b = np.concatenate([b[stay], tb[live]])
-        avg = np.concatenate([avg[stay], tavg[live]])
+        ta, tb, tavg = ta[live], tb[live], tavg[live]
+        tm = tavg - merge_limit(threshold, single, power, size[ta], size[tb])
+        tw = tm >= 0
+        wa, wb, wavg = np.concatenate([wa, ta[tw]]), np.concatenate([wb, tb[tw]]), np.concatenate([wavg, tavg[tw]])
+        a = np.concatenate([a[stay], ta[~tw]])
+        b = np.concatenate([b[stay], tb[~tw]])
+        avg = np.concatenate([avg[stay], tavg[~tw]])
+        margin = np.concatenate([margin[stay], tm[~tw]])
     return np.unique(lab, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
