@@ -51,7 +51,8 @@ def test_graph_partitions_and_calibrated_default():
     for part in ("average", "components", "whispers"):
         r = cluster_embeddings(x, threshold=0.8, partition=part, neighbors=5)
         assert _same_partition(r.labels, who) and r.options == {"neighbors": 5, "partition": part}
-    r = cluster_embeddings(x)  # the shipped SFace setting
+    x, who = _people(2, dim=128)  # the shipped SFace setting, on 128-D faces (random 32-D centres can come close)
+    r = cluster_embeddings(x)
     assert 0 < r.threshold < 4 and "CelebA" in r.threshold_source
     assert _same_partition(r.labels, who)
 
@@ -112,7 +113,7 @@ def test_hdbscan_takes_no_threshold_and_dbscan_noise_is_unclustered():
 def test_graph_default_is_size_aware_and_its_single_limit_falls_with_the_collection():
     from facenet.cluster.methods import single_threshold
 
-    x, who = _people(2)
+    x, who = _people(2, dim=128)
     r = cluster_embeddings(x)
     opts = methods.default_options("sface", "graph")
     if "pair_fpir" in opts:  # the shipped setting is size-aware
