@@ -48,29 +48,28 @@ def crops(lfw_dir):
     return FaceCropper("yunet").crop_primary(paths).crops
 
 
-def test_embeddings_branches_and_harmony(crops):
+@pytest.mark.slow  # three networks on CPU, with flip: about 10-20 s under load
+def test_embeddings_branches_flip_and_harmony(crops):
+    from facenet.models.base import l2_normalise
     from facenet.models.registry import create_model
 
-    emb = create_model("fused-casia", threads=1, batch_size=2)
-    out = emb.embed_faces(crops)
-    assert out.shape == (4, 128) and out.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    emb = create_model("fused-casia", threads=1, batch_size=4)
+    flip = emb.embed_faces(crops, flip=True)  # the pipeline's flip TTA path (plain + mirrored crops)
+    assert flip.shape == (4, 128) and flip.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(flip, axis=1), 1.0, atol=1e-5)
     f = emb.features(crops)
+    fm = emb.features(np.ascontiguousarray(crops[:, :, ::-1]))
+    cat = lambda g: np.concatenate([g[k] for k, _ in fused_casia.BRANCHES], 1)  # noqa: E731
+    out, mirror = fused_casia.project(cat(f), emb.head), fused_casia.project(cat(fm), emb.head)
+    np.testing.assert_allclose(flip, l2_normalise(out + mirror), atol=1e-5)
     # SFace and dlib are fused's own branches; CASIA is the registered CASIA model on the resized crop
     ref = emb.fused.features(crops)
     np.testing.assert_array_equal(f["sface"], ref["sface"])
     np.testing.assert_array_equal(f["dlib"], ref["dlib"])
     casia = create_model("inception-resnet-v1.casia", threads=1).embed_faces(fused_casia.casia_crops(crops))
     np.testing.assert_allclose(f["casia"], casia, atol=1e-5)
-    x = np.concatenate([f[k] for k, _ in fused_casia.BRANCHES], 1)
-    np.testing.assert_allclose(out, fused_casia.project(x, emb.head), atol=1e-5)
     d = ((out[:, None] - out[None]) ** 2).sum(-1)
     assert max(d[0, 1], d[0, 2], d[1, 2]) < d[:3, 3].min()  # same person closer than the stranger
     # harmonic: the query is closer to the same person's SFace vector than to the stranger's
     ds = ((out[:, None] - f["sface"][None]) ** 2).sum(-1)
     assert ds[0, 1] < ds[0, 3] and ds[1, 2] < ds[1, 3]
-    # flip TTA: the mirrored crops' embeddings summed with the plain ones and re-normalised
-    flip = emb.embed_faces(crops, flip=True)
-    mirror = emb.embed_faces(np.ascontiguousarray(crops[:, :, ::-1]))
-    s = out + mirror
-    np.testing.assert_allclose(flip, s / np.linalg.norm(s, axis=1, keepdims=True), atol=1e-5)
