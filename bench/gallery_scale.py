@@ -213,6 +213,7 @@ def child_search(args: argparse.Namespace) -> dict[str, Any]:
     indexes = {c: FaceIndex.open(store, index_file(args.gallery, c), opts[c], save=False) for c in names_c}
     first_id = {c: int(ix.face_ids()[0]) for c, ix in indexes.items()}  # ids follow the import order
     names = np.array([f"person{o:07d}" for o in range(n_people)])
+    own = {c: opts[c].ef_for(len(ix)) for c, ix in indexes.items()}  # each configuration's default efSearch here
 
     def measure(name: str, settings: list[tuple[str, int]]) -> list[dict[str, Any]]:
         q, mated, exact = sets[name], sets[name + "_mated"], truth[name]
@@ -248,12 +249,13 @@ def child_search(args: argparse.Namespace) -> dict[str, Any]:
         return rows
 
     out: dict[str, Any] = {"tuning": measure("tune", [(c, ef) for c in names_c
-                                                      for ef in sorted(set(args.ef_search) | {opts[c].ef_search})])}
+                                                      for ef in sorted(set(args.ef_search) | {own[c]})]),
+                      "ef_search_default": own}
     out["ef_search_tuned"] = {c: min([r["ef_search"] for r in out["tuning"] if r["config"] == c
                                       and r["recall_at_1_face"] >= args.target], default=None) for c in names_c}
     # REPORT: each configuration at its own default efSearch (and at the one tuned above, when another)
-    settings = [(c, opts[c].ef_search) for c in names_c]
-    settings += [(c, ef) for c, ef in out["ef_search_tuned"].items() if ef not in (None, opts[c].ef_search)]
+    settings = [(c, own[c]) for c in names_c]
+    settings += [(c, ef) for c, ef in out["ef_search_tuned"].items() if ef not in (None, own[c])]
     out["report"] = measure("report", settings)
     store.close()
     if "shipped" in names_c:
@@ -385,7 +387,7 @@ def table(out: dict[str, Any], storages: list[str], names: list[str]) -> str:
         for r in out[s]["search"]["report"]:
             c = r["config"]
             b, mem, o = out[s][c]["build"], out[s][c]["memory"], out[s][c]["build"]["options"]
-            tag = "" if r["ef_search"] == o["ef_search"] else " (tuned)"
+            tag = "" if r["ef_search"] == out[s]["search"].get("ef_search_default", {}).get(c, o["ef_search"]) else " (tuned)"
             lines.append(f"| {'float32' if s == 'none' else s} | {c}: {b['kind']} | {o['m']} / {o['ef_construction']} | "
                          f"{b.get('seconds_read_store_build_save', '-')} | {r['ef_search']}{tag} | {r['median_ms']} | "
                          f"{r['p99_ms']} | {r['recall_at_1_face']} ({r['recall_at_1_face_mated']} / "

@@ -314,3 +314,13 @@ def test_save_clears_old_leftovers_of_killed_saves(store, make_faces):
     store.add_faces("Ann", make_faces(2))
     FaceIndex.open(store, path)
     assert not old.exists() and fresh.exists(), "an hour-old leftover goes; a save that may be running stays"
+
+
+def test_ef_search_follows_the_gallery_size():
+    auto = IndexOptions()
+    assert auto.ef_search is None
+    assert [auto.ef_for(n) for n in (100_000, 1_000_000)] == [256, 1024]  # where it was tuned (bench/gallery_scale.py)
+    sizes = [1, 10_000, 50_000, 300_000, 3_000_000, 10**9]
+    got = [auto.ef_for(n) for n in sizes]
+    assert got == sorted(got) and got[0] == 64 and got[-1] == 4096
+    assert IndexOptions(ef_search=77).ef_for(10**6) == 77
