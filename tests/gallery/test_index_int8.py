@@ -46,9 +46,10 @@ def test_int8_codes_are_the_stored_codes(unit_vectors):
     spiky[2, :] = 1 / np.sqrt(128)
     x = np.vstack([x, spiky / np.linalg.norm(spiky, axis=1, keepdims=True)])
     stored = np.frombuffer(b"".join(encode(x, "int8")), np.int8).reshape(x.shape).astype(np.float32)
-    codes, norms = int8_codes(_decoded(x))
-    np.testing.assert_array_equal(codes, stored)
-    np.testing.assert_allclose(norms, np.linalg.norm(stored, axis=1), rtol=1e-6)
+    for given in (_decoded(x), x):  # as the store gives them back, and the originals as they are enrolled
+        codes, norms = int8_codes(given)
+        np.testing.assert_array_equal(codes, stored)
+        np.testing.assert_allclose(norms, np.linalg.norm(stored, axis=1), rtol=1e-6)
 
 
 def test_kind_for_storage():
@@ -123,8 +124,8 @@ def test_hnsw8_incremental_add_matches_a_rebuild(store8, make_faces):
     before = store8.generation()
     faces = make_faces(6, seed=1)
     ids = store8.add_faces("Bob", faces)
-    added = store8.all_embeddings()[1][-6:]  # as the store decodes them
-    assert index.add(ids, added, "Bob", before=before, after=store8.generation())
+    originals = np.stack([f.embedding for f in faces])  # as enrolled, not as the store decodes them
+    assert index.add(ids, originals, "Bob", before=before, after=store8.generation())
     fresh = FaceIndex.build(store8, opts)
     q = store8.all_embeddings()[1]
     for a, b in zip(index.search(q, 5), fresh.search(q, 5)):

@@ -72,17 +72,21 @@ def new_faiss(dim: int, kind: str, options: Any, sample: np.ndarray) -> Any:
 
 
 def int8_codes(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, D) unit embeddings as an 8-bit gallery decodes them (``c / |c|``, c = round(127 x))
-    -> (the integer codes c (N, D) float32, |c| (N,) float32). The scale |c| is found by fixed
-    point (c = round(x |c|)), so the codes are the stored ones, not a second rounding."""
+    """(N, D) unit embeddings -> (their 8-bit gallery codes c = round(127 x) (N, D) float32, |c|
+    (N,) float32). Rows that an 8-bit gallery decoded (``c / |c|``) give back the stored codes:
+    the scale |c| is found by fixed point (c = round(x |c|)), not by a second rounding; other rows
+    (originals, as they are enrolled) get round(127 x), what the gallery stores for them."""
     x = np.asarray(embeddings, dtype=np.float32)
     codes, norms = np.zeros_like(x), np.zeros(len(x), np.float32)
     for a in range(0, len(x), 65536):  # chunks: a few temporary copies of 65,536 rows, not of a million
-        part, s = x[a:a + 65536], np.full((len(x[a:a + 65536]), 1), 127.0, np.float32)
+        part = x[a:a + 65536]
+        c = direct = np.clip(np.rint(part * 127.0), -127, 127)
         for _ in range(3):
-            c = np.clip(np.rint(part * s), -127, 127)
-            s = np.linalg.norm(c, axis=1, keepdims=True)
-        codes[a:a + len(c)], norms[a:a + len(c)] = c, np.maximum(s[:, 0], 1e-12)
+            c = np.clip(np.rint(part * np.linalg.norm(c, axis=1, keepdims=True)), -127, 127)
+        s = np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+        decoded = np.abs(c / s - part).max(axis=1, initial=0.0) < 2e-6  # the row is exactly c / |c|
+        c = np.where(decoded[:, None], c, direct)
+        codes[a:a + len(c)], norms[a:a + len(c)] = c, np.maximum(np.linalg.norm(c, axis=1), 1e-12)
     return codes, norms
 
 
