@@ -69,11 +69,12 @@ def celeba_train(data: Path, out: Path, extra: bool = False) -> dict[str, Any]:
     return {"x": concat(z)[keep], "z": kept, "labels": lab[keep], "info": info}
 
 
-def lfw_rows(out: Path) -> dict[str, Any]:
-    """Every cached LFW image: path -> row, and the stacked arrays."""
+def lfw_rows(out: Path, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Every cached LFW image (of the ``only`` sets): path -> row, and the stacked arrays (those
+    every set has)."""
     from extract import LFW_SETS  # noqa: PLC0415
 
-    sets = {s: load_set(out, s) for s in LFW_SETS if (out / f"features_{s}.npz").exists()}
+    sets = {s: load_set(out, s) for s in LFW_SETS if (out / f"features_{s}.npz").exists() and (only is None or s in only)}
     keys = list(sets)
     common = [k for k in sets[keys[0]] if all(k in sets[s] for s in keys)]
     z = {k: np.concatenate([sets[s][k] for s in keys]) for k in common if not k.startswith(("seconds", "threads"))}
