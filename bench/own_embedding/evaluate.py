@@ -22,7 +22,9 @@ pipeline's ``flip=True``):
   decile of the yaw proxy or of side lighting (extract.py's measures), against the other pairs.
 
 Thresholds: each head model's, best accuracy on LFW View 1 (pairsDevTrain + pairsDevTest) with
-facenet.eval.calibrate.ThresholdCalibrator, the rule of ``facenet calibrate`` (plain and flip).
+facenet.eval.calibrate.ThresholdCalibrator, the rule of ``facenet calibrate`` (plain and flip);
+the mixed-pair one with SFace, both ways round, by facenet.gallery.harmonic.fit_mixed_threshold
+(what ``compatible_with`` declares; mixed_threshold.py re-derives fused's).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from common import celeba_train, embed, flip_sum, lfw_rows, pairs, sqd  # noqa: 
 
 from facenet.eval.calibrate import ThresholdCalibrator  # noqa: E402
 from facenet.eval.report import report_from_distances  # noqa: E402
+from facenet.gallery.harmonic import fit_mixed_threshold  # noqa: E402
 from facenet.gallery.quantize import decode, encode  # noqa: E402
 from facenet.models.fused import load_head  # noqa: E402
 from train import PACKAGE_HEAD  # noqa: E402
@@ -159,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                 view1[k] = {"threshold": cal.threshold_, "accuracy": cal.accuracy_}
         cal = ThresholdCalibrator(target="accuracy").fit(sqd(vec[m][a1], sf[b1]), s1)
         view1[m + " mixed"] = {"threshold": cal.threshold_, "accuracy": cal.accuracy_}
+        both = fit_mixed_threshold(vec[m], sf, a1, b1, s1)  # the model's compatible_with declaration
+        view1[m + " mixed both ways"] = {"threshold": float(both.threshold_), "accuracy": float(both.accuracy_)}
 
     a, b = ev["a"], ev["b"]
     imgs = ev["images"]

@@ -78,6 +78,8 @@ def _config() -> FusedConfig:
         threshold_source="LFW View 1 (pairsDevTrain+pairsDevTest, 3,200 pairs), yunet detector; "
         "best-accuracy threshold: 99.53% on View 1 (flip: not calibrated, the plain one is used)",
         components=(sface.WEIGHTS, DLIB_RESNET, facenet_irv1.WEIGHTS),
+        # mixed pairs with SFace, both ways, LFW View 1: bench/own_embedding/evaluate.py --split view1
+        compatible_with={"sface": 1.3550},
     )
 
 
