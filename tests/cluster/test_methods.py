@@ -110,15 +110,15 @@ def test_hdbscan_takes_no_threshold_and_dbscan_noise_is_unclustered():
     assert lab[-1] == -1 and (lab[:-1] >= 0).all()
 
 
-def test_graph_default_is_size_aware_and_its_single_limit_falls_with_the_collection():
+def test_size_aware_graph_is_opt_in_and_its_single_limit_falls_with_the_collection():
     from facenet.cluster.methods import single_threshold
 
     x, who = _people(2, dim=128)
-    r = cluster_embeddings(x)
-    opts = methods.default_options("sface", "graph")
-    if "pair_fpir" in opts:  # the shipped setting is size-aware
-        assert r.options["pair_fpir"] == opts["pair_fpir"] and r.options["size_power"] == opts["size_power"]
-        assert 0 < r.options["single_threshold"] <= r.threshold
+    assert "single_threshold" not in cluster_embeddings(x).options  # the default: a fixed threshold
+    sa = methods.default_options("sface", "graph")["size_aware"]  # the shipped opt-in calibration
+    r = cluster_embeddings(x, **{k: sa[k] for k in ("threshold", "neighbors", "pair_fpir", "size_power")})
+    assert r.options["pair_fpir"] == sa["pair_fpir"] and r.options["size_power"] == sa["size_power"]
+    assert 0 < r.options["single_threshold"] <= r.threshold
     assert _same_partition(r.labels, who)
     small, large = single_threshold("sface", 100, 0.03, 4.0), single_threshold("sface", 100_000, 0.03, 4.0)
     assert 0 < large < small < 4

@@ -36,6 +36,9 @@ def test_chosen_on_celeba_without_lfw_identities():
     g = table["models"]["sface"]["graph"]
     assert g["partition"] in ("average", "components", "whispers") and g["neighbors"] >= 1
     assert 0.0 < g["celeba"]["objective"] <= 1.0
+    sa = g["size_aware"]  # the opt-in size-aware calibration, beside the default
+    assert 0.0 < sa["pair_fpir"] < 1.0 and sa["size_power"] > 0 and 0.0 < sa["threshold"] < 4.0
+    assert "pair_fpir" not in g  # not the default
 
 
 def test_unknown_model_or_method():

@@ -18,12 +18,13 @@ Partitions of the graph (every one refuses to put two faces of one photo togethe
   tested on all |A||B| pairs, not just the graph's edges: with every pair a candidate this *is*
   average linkage (SciPy's, cut at the threshold; tested), at O(E) memory instead of O(N^2). The
   merging runs in vectorised rounds of reciprocal nearest pairs (:func:`average`).
-  The calibrated default makes the cut size-aware (:func:`merge_limit`): the average over the
-  n_a n_b pairs between two large clusters is far less noisy than one distance, so two clusters
-  merge under a limit that moves from ``single`` (two single faces) to ``threshold`` (many
-  pairs) as n_a n_b grows; ``single`` comes from the gallery's impostor model at the number of
-  faces clustered (:func:`facenet.cluster.methods.single_threshold`): a face has more strangers
-  to be confused with in a larger collection.
+  Opt-in, the cut can be size-aware (:func:`merge_limit`): the average over the n_a n_b pairs
+  between two large clusters is far less noisy than one distance, so two clusters merge under a
+  limit that moves from ``single`` (two single faces) to ``threshold`` (many pairs) as n_a n_b
+  grows; ``single`` comes from the gallery's impostor model at the number of faces clustered
+  (:func:`facenet.cluster.methods.single_threshold`): a face has more strangers to be confused
+  with in a larger collection. (It wins on CelebA-wild but is not the default:
+  bench/cluster_RESULTS.md.)
   No pinned library does this: SciPy and scikit-learn need the full distance matrix
   (scikit-learn's ``connectivity`` graph restricts merges but still cannot take a threshold on the
   average at this size, nor cannot-links), and graph libraries with Leiden/Louvain (igraph,

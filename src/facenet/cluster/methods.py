@@ -4,12 +4,12 @@ Methods (distances are squared L2 between unit embeddings, 0..4):
 
 * ``graph`` (default, scales to millions): a FAISS k-NN graph, then a partition
   (:mod:`facenet.cluster.graph`: graph-restricted average linkage, single linkage, or Chinese
-  whispers), each refusing to join two faces of one photo. The calibrated default is average
+  whispers), each refusing to join two faces of one photo. Opt-in (``pair_fpir``), average
   linkage with a size-aware cut (:func:`facenet.cluster.graph.merge_limit`): two clusters merge
   when their average distance is under ``threshold + (single - threshold) (n_a n_b)^-size_power``,
   with ``single`` = :func:`single_threshold` (the gallery's impostor model at the number of faces
-  N, solved for ``pair_fpir``: the limit for two single faces falls as N grows). A threshold
-  given by the caller means plain average linkage cut at it (unless ``pair_fpir`` is given too).
+  N, solved for ``pair_fpir``: the limit for two single faces falls as N grows); its CelebA
+  calibration is the shipped graph entry's ``size_aware`` (not the default).
 * ``agglomerative``: SciPy's average linkage (``scipy.cluster.hierarchy.linkage`` on the condensed
   squared-L2 matrix, cut at the threshold). O(N^2) memory: refused above ``LIMITS``.
 * ``kmeans``: scikit-learn's ``KMeans`` with ``k`` clusters (no threshold).
@@ -116,9 +116,9 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
     ``model``; ignored by kmeans). k: kmeans' number of clusters (required there).
     min_size: clusters with fewer faces become -1. neighbors / partition: graph only (the k of
     the k-NN graph, and one of :data:`facenet.cluster.graph.PARTITIONS`); None = calibrated.
-    pair_fpir / size_power: graph ``average`` only, the size-aware merge limit (module docstring):
-    with no threshold given, both calibrated; with a threshold given, plain average linkage at it
-    unless ``pair_fpir`` is given too (size_power then defaults to 1).
+    pair_fpir / size_power: graph ``average`` only, the size-aware merge limit (module docstring),
+    off when ``pair_fpir`` is None; size_power None: the calibrated one with no threshold given,
+    else 1. A calibrated setting with ``pair_fpir`` (none ships) turns it on by itself.
     Returns a :class:`ClusterResult`. Raises ValueError on bad parameters, :class:`TooLargeError`
     when an O(N^2) method gets more faces than ``LIMITS`` allows,
     :class:`~facenet.errors.UncalibratedError` when no threshold is given and none is shipped.

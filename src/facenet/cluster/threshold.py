@@ -6,9 +6,10 @@ identities also in LFW, the mixed identity 07312 and photos copied across identi
 07393 merged into 07392; subsampled to LFW's photos-per-person so most people have one photo),
 never from LFW. The file says which split and grid each value was chosen on. Keys are model
 names: ``"sface"`` (plain embeddings) and ``"sface+flip"`` (flip test-time augmentation).
-A size-aware graph setting also holds ``pair_fpir`` and ``size_power``
-(:func:`facenet.cluster.methods.cluster_embeddings`); there ``threshold`` is the limit for two
-clusters with many pairs between them.
+Each graph entry also holds ``size_aware``: the CelebA calibration of the opt-in size-aware
+average linkage (``threshold``: the limit for two clusters with many pairs between them,
+``pair_fpir``, ``size_power``, ``neighbors``; pass them to
+:func:`facenet.cluster.methods.cluster_embeddings`); it is not the default.
 """
 
 from __future__ import annotations
