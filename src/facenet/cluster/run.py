@@ -313,7 +313,7 @@ def enroll_cluster(out: str | Path, cluster_id: int | str, gallery: Any, name: s
         if entry is None or f.face_index >= len(entry):
             raise DataError(f"{f.photo}: its faces are not in the embedding cache {cache_path}; run `facenet cluster` again")
         new.append(NewFace(embedding=entry.embeddings[f.face_index], photo_sha256=f.sha256, box=f.box, source=f.photo))
-    added = gallery.store.add_faces(name, new)
+    added = gallery.add_faces(name, new)
     return _name(out, c.id, name, str(getattr(gallery.store, "location", ""))), len(added)
 
 

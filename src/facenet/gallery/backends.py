@@ -87,11 +87,35 @@ class FaissSearch:
     in step with the store: the index follows the store's generation (refreshed, or rebuilt from
     the database when it cannot follow)."""
 
-    def __init__(self, store: GalleryStore, path: Path) -> None:
+    def __init__(self, store: GalleryStore, path: Path, options: Any = None) -> None:
         from facenet.gallery.index import FaceIndex
 
         self.store = store
-        self.index = FaceIndex.open(store, path)
+        self.path = path
+        self.index = FaceIndex.open(store, path, options)
+        self._unsaved = False
+
+    def follow(self, face_ids: Any, embeddings: Any, subject: str, before: int, after: int) -> bool:
+        """Follow this process's own ``add_faces`` (generation ``before`` -> ``after``) in memory
+        instead of rebuilding the index at the next search (at a million faces a rebuild takes
+        most of an hour); :meth:`flush` saves it. Returns whether it was applied."""
+        import numpy as np
+
+        e = np.asarray(embeddings, np.float32).reshape(len(face_ids), -1)
+        e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), np.float32(1e-12))  # as the store reads it
+        applied = self.index.add(face_ids, e, subject, before=before, after=after)
+        self._unsaved = self._unsaved or (applied and len(face_ids) > 0)
+        return applied
+
+    def flush(self) -> None:
+        """Save the index when :meth:`follow` changed it, so the next process opens it from the
+        file instead of rebuilding it (a read-only folder only costs that rebuild)."""
+        if self._unsaved and self.index.generation == self.store.generation():
+            try:
+                self.index.save(self.path)
+            except OSError:
+                pass
+        self._unsaved = False
 
     def _fresh(self) -> Any:
         if self.index.generation != self.store.generation():

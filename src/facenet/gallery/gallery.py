@@ -259,8 +259,18 @@ class Gallery:
             known.add(sha)
             new.append(NewFace(embedding=emb, photo_sha256=sha, box=tuple(float(v) for v in box), source=where,
                                model=self.query_identity))
-        added = self.store.add_faces(name, new) if new else []
+        added = self.add_faces(name, new) if new else []
         return EnrolResult(name, tuple(added), tuple(again), tuple(errors))
+
+    def add_faces(self, name: str, faces: Sequence[NewFace]) -> list[int]:
+        """Add faces as they are (``store.add_faces``: one transaction, photos already enrolled
+        skipped), the search index following the change in memory when it can (no rebuild)."""
+        before = self.store.generation()
+        added = self.store.add_faces(name, faces)
+        follow = getattr(self._search, "follow", None)
+        if follow is not None and len(added) == len(faces):
+            follow(added, np.stack([f.embedding for f in faces]), name, before, self.store.generation())
+        return added
 
     def _faces_or_empty(self, name: str) -> list[Any]:
         try:
@@ -300,7 +310,7 @@ class Gallery:
         e = np.asarray(embeddings, np.float32).reshape(-1, self.identity.embedding_size)
         faces = [NewFace(embedding=v, photo_sha256=photo_sha256s[i] if i < len(photo_sha256s) else "",
                          source=sources[i] if i < len(sources) else "", model=identity) for i, v in enumerate(e)]
-        return self.store.add_faces(name, faces)
+        return self.add_faces(name, faces)
 
     # ------------------------------------------------------------------ identification
 
@@ -392,6 +402,9 @@ class Gallery:
         return upgrade_gallery(self, photo_dirs, **kwargs)
 
     def close(self) -> None:
+        flush = getattr(self._search, "flush", None)
+        if flush is not None:
+            flush()
         self.store.close()
 
     def __enter__(self) -> "Gallery":

@@ -122,7 +122,7 @@ class Service:
         emb = pipeline.embed_faces(faces.crops[j: j + 1])[0]
         b = tuple(float(v) for v in faces.detections.boxes[j])
         with self.lock:
-            ids = self.gallery.store.add_faces(name, [NewFace(emb, photo_sha, b, source)])
+            ids = self.gallery.add_faces(name, [NewFace(emb, photo_sha, b, source)])
             if not ids:
                 raise ApiError(409, "already_enrolled", f"{name!r} already has this photo")
             self.thumbs.put(ids[0], faces.crops[j])
