@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # One BLAS/OpenMP thread per test worker: 2 workers x 2 threads on 2 cores makes torch's
 # spinning thread pools crawl.
 
-.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash bench-cluster-folder bench-service-load bench-gallery-scale train-own bench-own train-own-casia bench-cluster bench-cluster-scale
+.PHONY: install demo test bench bench-dlib bench-train calibrate lint clean bench-cold bench-identify bench-gallery-pg bench-gallery-crash bench-cluster-folder bench-service-load bench-gallery-scale train-own bench-own train-own-casia bench-cluster bench-cluster-scale bench-gallery-follow
 
 install: $(STAMP)
 
@@ -78,6 +78,10 @@ bench-gallery-pg: $(STAMP)
 # index build, one-thread latency, recall@1 against exact search, file sizes, peak memory.
 bench-gallery-scale: $(STAMP)
 	$(PY) bench/gallery_scale.py --data $(FACENET_DATA) --out out/bench
+
+# Enrol one face into the 100k gallery of bench-gallery-scale, then identify: followed vs rebuilt.
+bench-gallery-follow: $(STAMP)
+	$(PY) bench/gallery_follow.py --gallery out/bench/gallery_scale/scale_100000_none.gallery
 
 # 100 SIGKILLs in the middle of enrolling: the gallery opens every time, each person whole or absent.
 bench-gallery-crash: $(STAMP)
