@@ -53,6 +53,16 @@ def test_enrolments_are_followed_in_memory_and_saved_on_close(tmp_path, monkeypa
     again.close()
 
 
+def test_a_subject_without_faces_is_created_and_later_searches_stay_right(tmp_path):
+    x = unit(np.random.default_rng(3).normal(size=(2, D)))
+    with open_gallery(tmp_path / "g.gallery") as g:
+        g.add_embeddings("a", x[:1], SFACE)
+        assert g.add_faces("empty", []) == [] and g.add_embeddings("none", np.zeros((0, D), np.float32), SFACE) == []
+        g.add_embeddings("b", x[1:2], SFACE)
+        assert [g.identify_embeddings(x[i:i + 1], k=1)[0].name for i in range(2)] == ["a", "b"]
+        assert "empty" in [s.name for s in g.store.subjects()]
+
+
 def test_a_change_it_cannot_follow_still_rebuilds(tmp_path):
     rng = np.random.default_rng(1)
     path = tmp_path / "g.gallery"

@@ -101,7 +101,7 @@ class FaissSearch:
         most of an hour); :meth:`flush` saves it. Returns whether it was applied."""
         import numpy as np
 
-        e = np.asarray(embeddings, np.float32).reshape(len(face_ids), -1)
+        e = np.asarray(embeddings, np.float32).reshape(len(face_ids), self.index.dim)
         e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), np.float32(1e-12))  # as the store reads it
         applied = self.index.add(face_ids, e, subject, before=before, after=after)
         self._unsaved = self._unsaved or (applied and len(face_ids) > 0)

@@ -269,7 +269,8 @@ class Gallery:
         added = self.store.add_faces(name, faces)
         follow = getattr(self._search, "follow", None)
         if follow is not None and len(added) == len(faces):
-            follow(added, np.stack([f.embedding for f in faces]), name, before, self.store.generation())
+            emb = np.stack([f.embedding for f in faces]) if faces else np.zeros((0, self.identity.embedding_size), np.float32)
+            follow(added, emb, name, before, self.store.generation())
         return added
 
     def _faces_or_empty(self, name: str) -> list[Any]:
