@@ -139,7 +139,8 @@ class FusedEmbedder(Embedder):
 
 
 def project(x: np.ndarray, head: dict[str, np.ndarray]) -> np.ndarray:
-    """The head: (N, 256) concatenated unit-norm features → (N, 128) float32, unit norm."""
+    """The head: (N, F) concatenated unit-norm features (F = 256 for ``fused``, 768 for
+    ``fused-casia``) → (N, 128) float32, unit norm."""
     return l2_normalise(x.astype(np.float32) @ head["W"] + head["b"])
 
 
@@ -153,9 +154,16 @@ def build(config: ModelConfig, pretrained: bool = True, *, backend: str = "openc
           batch_size: int = 32, cache_dir: Path | None = None) -> Any:
     """The :class:`FusedEmbedder` with its shipped head (``pretrained=False`` has no meaning:
     its networks are pretrained and the head is what was trained)."""
+    head = shipped_head(config, pretrained)
+    return FusedEmbedder(config, head, backend=backend, threads=threads, batch_size=batch_size, cache_dir=cache_dir)
+
+
+def shipped_head(config: ModelConfig, pretrained: bool = True) -> dict[str, np.ndarray] | None:
+    """A head model's shipped head, after every network's file (``config.components``) and the
+    head file are SHA-256 checked; None when the config names no head file. ``pretrained=False``
+    has no meaning for these models (their networks are pretrained, the head is what was trained)."""
     if not pretrained:
         raise ValueError(f"{config.name} ships only with its trained head; use pretrained=True.")
     for w in getattr(config, "components", ()):
         verified_path(w)
-    head = load_head(verified_path(config.weights)) if config.weights is not None else None
-    return FusedEmbedder(config, head, backend=backend, threads=threads, batch_size=batch_size, cache_dir=cache_dir)
+    return load_head(verified_path(config.weights)) if config.weights is not None else None

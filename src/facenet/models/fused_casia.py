@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from facenet.models.base import Embedder, l2_normalise
+from facenet.models.base import Embedder
 from facenet.models.config import ModelConfig
-from facenet.models.fused import DLIB_RESNET, FusedConfig, load_head
+from facenet.models.fused import DLIB_RESNET, FusedConfig, project, shipped_head
 from facenet.validation import check_scalar
-from facenet.weights import WeightFile, verified_path
+from facenet.weights import WeightFile
 
 #: CASIA's input side (its network's training size).
 CASIA_SIZE = 160
@@ -124,18 +124,9 @@ class FusedCasiaEmbedder(Embedder):
         return project(np.concatenate([f[k] for k, _ in BRANCHES], axis=1), self.head)
 
 
-def project(x: np.ndarray, head: dict[str, np.ndarray]) -> np.ndarray:
-    """The head: (N, 768) concatenated unit-norm features → (N, 128) float32, unit norm."""
-    return l2_normalise(x.astype(np.float32) @ head["W"] + head["b"])
-
-
 def build(config: ModelConfig, pretrained: bool = True, *, backend: str = "opencv", threads: int | None = None,
           batch_size: int = 32, cache_dir: Path | None = None) -> Any:
     """The :class:`FusedCasiaEmbedder` with its shipped head (``pretrained=False`` has no meaning)."""
-    if not pretrained:
-        raise ValueError(f"{config.name} ships only with its trained head; use pretrained=True.")
-    for w in getattr(config, "components", ()):
-        verified_path(w)
-    head = load_head(verified_path(config.weights)) if config.weights is not None else None
+    head = shipped_head(config, pretrained)
     return FusedCasiaEmbedder(config, head, backend=backend, threads=threads, batch_size=batch_size,
                               cache_dir=cache_dir)
