@@ -1,8 +1,7 @@
 """Find the photos of a folder and every face in each, embedded once (through the cache).
 
-:func:`find_photos` lists the image files under the roots (recursively, hidden files and the
-output folder left out); :func:`collect_faces` hashes each photo, takes its faces from the
-:class:`~facenet.cluster.cache.EmbeddingCache` when this model and detector saw those bytes before,
+:func:`collect_faces` takes the image files :func:`facenet.data.files.find_photos` lists, hashes
+each photo, takes its faces from the :class:`~facenet.cluster.cache.EmbeddingCache` when this model and detector saw those bytes before,
 and otherwise detects every face (the pipeline's :class:`~facenet.align.cropper.FaceCropper`, with
 its retry pass), crops and embeds them. A photo without a face is reported, never embedded from
 the centre-crop fallback; an unreadable one is reported and left out.
@@ -21,7 +20,6 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from facenet.cluster.cache import EmbeddingCache, PhotoFaces
-from facenet.data.files import IMAGE_EXTENSIONS
 from facenet.errors import FacenetError, InvalidImageError, ItemError
 
 #: A photo with at least this many faces gets a note (a group photo: its faces never share a cluster).
@@ -56,46 +54,6 @@ class Collected:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     n_embedded_now: int = 0
     seconds: float = 0.0
-
-
-def find_photos(roots: Path | Sequence[Path], exclude: Path | None = None) -> tuple[list[Path], int]:
-    """Image files (by extension, :data:`facenet.data.files.IMAGE_EXTENSIONS`) under each root,
-    recursively, sorted; a root may also be one file. Hidden files and folders and anything under
-    ``exclude`` (the output folder) are left out. Returns (paths, number of other files ignored).
-    Raises DataError for a root that is neither a folder nor a file."""
-    from facenet.errors import DataError
-
-    items = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
-    skip = Path(exclude).resolve() if exclude is not None else None
-    found: list[Path] = []
-    ignored = 0
-    for root in map(Path, items):
-        if root.is_file():
-            found.append(root)
-            continue
-        if not root.is_dir():
-            raise DataError(f"{root}: no such folder or file")
-        for dirpath, dirnames, filenames in os.walk(root):
-            d = Path(dirpath)
-            dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and not _under(d / n, skip))
-            for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
-                if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                    found.append(d / name)
-                else:
-                    ignored += 1
-    return list(dict.fromkeys(found)), ignored
-
-
-def _under(path: Path, folder: Path | None) -> bool:
-    if folder is None:
-        return False
-    try:
-        path.resolve().relative_to(folder)
-        return True
-    except ValueError:
-        return False
 
 
 def file_sha256(data: bytes) -> str:

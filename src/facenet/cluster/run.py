@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from facenet.cluster.cache import EmbeddingCache, cache_key
-from facenet.cluster.collect import PhotoEntry, collect_faces, find_photos, thumb_name
+from facenet.cluster.collect import PhotoEntry, collect_faces, thumb_name
 from facenet.cluster.edit import refolder
 from facenet.cluster.names import carry_names, check_cluster_name, folder_names, give_name, load_names, save_names
 from facenet.cluster.output import (
@@ -39,6 +39,7 @@ from facenet.cluster.output import (
 )
 from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
 from facenet.cluster.sheet import write_sheet
+from facenet.data.files import find_photos
 from facenet.errors import DataError, UsageError
 from facenet.validation import check_option, check_scalar
 

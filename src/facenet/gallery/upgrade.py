@@ -12,13 +12,13 @@ where the first stopped). Faces without a photo or a box stay as they are and ke
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from facenet.detect.nms import iou as box_iou
 from facenet.gallery.auto_threshold import META_IMPOSTOR
 from facenet.gallery.store import ModelIdentity
 
@@ -64,36 +64,19 @@ class UpgradeReport:
 
 
 def index_photos(dirs: Sequence[str | Path]) -> dict[str, Path]:
-    """SHA-256 of every image file under ``dirs`` (recursively; hidden entries skipped) -> its
-    path. DataError for a folder that does not exist."""
-    from facenet.data.files import IMAGE_EXTENSIONS
-    from facenet.errors import DataError
+    """SHA-256 of every image file under ``dirs`` (recursively, hidden entries skipped:
+    :func:`facenet.data.files.find_photos`) -> its path. DataError for a folder that does not
+    exist."""
+    from facenet.data.files import find_photos
     from facenet.gallery.store import photo_sha256
 
     found: dict[str, Path] = {}
-    for d in dirs:
-        root = Path(d)
-        if not root.is_dir():
-            raise DataError(f"{root}: no such folder of photos.")
-        for top, subdirs, files in os.walk(root):
-            subdirs[:] = sorted(s for s in subdirs if not s.startswith("."))
-            for name in sorted(files):
-                if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                    p = Path(top) / name
-                    try:
-                        found.setdefault(photo_sha256(p), p)
-                    except OSError:
-                        continue
+    for p in find_photos([Path(d) for d in dirs])[0]:
+        try:
+            found.setdefault(photo_sha256(p), p)
+        except OSError:
+            continue
     return found
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of box a (4,) with boxes b (K, 4), x1 y1 x2 y2 -> (K,)."""
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    w = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
-    h = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
-    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
-    return w * h / np.maximum(area(np.asarray(a, np.float64)) + area(b) - w * h, 1e-9)
 
 
 def upgrade_gallery(gallery: Any, photo_dirs: Sequence[str | Path], *, min_iou: float = MIN_IOU,
@@ -125,7 +108,7 @@ def upgrade_gallery(gallery: Any, photo_dirs: Sequence[str | Path], *, min_iou: 
                 except (FacenetError, OSError):
                     why = UNREADABLE
                 else:
-                    iou = box_iou(np.asarray(f.box, np.float64), crops.detections.boxes) if len(crops.crops) else np.zeros(0)
+                    iou = box_iou(np.asarray(f.box, np.float64)[None], crops.detections.boxes.reshape(-1, 4))[0]
                     j = int(np.argmax(iou)) if len(iou) else -1
                     if j < 0 or iou[j] < min_iou:
                         why = NO_FACE
