@@ -48,7 +48,7 @@ from identify_common import celeba_dev, first_photos, flip_tta, unit
 TOP = 48  # subjects kept per probe (re-ranking and query-side statistics)
 CQ = 10  # the project's query-side cohort
 QUERY_A = (0.0, 0.5, 0.75, 1.0)
-GMARGIN = [(b, c) for b in (0.25, 0.5, 0.75, 1.0) for c in (1, 3, 10, 30)]
+GMARGIN = [(b, c) for b in (0.25, 0.5, 0.75, 1.0, 1.5) for c in (1, 3, 10, 30, 60)]
 GZ = (10, 30)
 SNORM = (10, 30)
 FPIRS = (1e-2, 1e-3)
@@ -191,30 +191,35 @@ def rates(mated_lab: np.ndarray, mated_truth: np.ndarray, mated_s: np.ndarray, n
 
 # ---------------------------------------------------------------- development (CelebA-wild only)
 
-def dev_splits(dev: dict[str, Any], emb: str, seed: int, n: int, vs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Per variant: (n, 3) [tpir@1e-2, tpir@1e-3, rank1] over n seeded splits."""
+def dev_splits(dev: dict[str, Any], emb: str, seed: int, n: int, vs: list[dict[str, Any]], enrol_share: float = 0.5,
+               cohort_share: float = 1.0) -> dict[str, np.ndarray]:
+    """Per variant: (n, 3) [tpir@1e-2, tpir@1e-3, rank1] over n seeded splits. enrol_share of the
+    identities enrolled; the rest cut into halves A, B (strangers / cohort, both ways round);
+    cohort_share: the share of the cohort half's identities used as the cohort."""
     lab, paths, x = dev["labels"], dev["paths"], dev[emb]
     idents = np.unique(lab)
     rng = np.random.default_rng(seed)
     out: dict[str, list] = {vname(v): [] for v in vs}
-    for _ in range(n):
+    for split in range(n):
         perm = rng.permutation(idents)
-        h = len(perm) // 2
+        h = int(round(len(perm) * enrol_share))
         enr, qa, qb = perm[:h], perm[h : h + (len(perm) - h) // 2], perm[h + (len(perm) - h) // 2 :]
         g = first_photos(lab, paths, enr)
         mated = np.setdiff1d(np.nonzero(np.isin(lab, enr))[0], g)
         setups = []
         for strangers, cohort in ((qa, qb), (qb, qa)):
             non = np.nonzero(np.isin(lab, strangers))[0]
+            if cohort_share < 1:  # its own generator: the splits stay those of cohort_share 1
+                cohort = cohort[np.random.default_rng([seed, split]).random(len(cohort)) < cohort_share]
             co = np.isin(lab, cohort)
             probes = np.concatenate([mated, non])
             setups.append((Setup(x, lab, g, probes, x[co], lab[co], vs), len(mated)))
         for v in vs:
-            ml, mt, ms, ns = [], [], [], []
+            parts = []
             for st, nm in setups:
                 top, sc = st.score(v)
-                ml.append(top[:nm]); mt.append(st.truth[:nm]); ms.append(sc[:nm]); ns.append(sc[nm:])
-            r = rates(np.concatenate(ml), np.concatenate(mt), np.concatenate(ms), np.concatenate(ns))
+                parts.append((top[:nm], st.truth[:nm], sc[:nm], sc[nm:]))
+            r = rates(*(np.concatenate(p) for p in zip(*parts)))
             out[vname(v)].append([r["tpir@0.01"], r["tpir@0.001"], r["rank1"]])
     return {k: np.array(v) for k, v in out.items()}
 
@@ -263,14 +268,37 @@ def develop(args: argparse.Namespace) -> dict[str, Any]:
                                    "gain_vs_query_margin": round(float((a[:, 0] - base).mean()), 5),
                                    "paired_se": round(float((a[:, 0] - base).std(ddof=1) / np.sqrt(len(base))), 5)}
                                for k, a in conf.items()}
+        res.setdefault("size_check", {})[emb] = size_check(dev, emb, [v] + [w for w in vs if vname(w) == why["best_without_external_cohort"]])
         print(f"{emb}: chosen {vname(v)} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     return res
+
+
+def size_check(dev: dict[str, Any], emb: str, picked: list[dict[str, Any]]) -> dict[str, Any]:
+    """Does the best cohort size c follow the gallery's size? The picked variants with every c of
+    the grid, galleries of a quarter / half / three quarters of the identities (selection seed):
+    mean TPIR@1e-2 gain over the query margin."""
+    out: dict[str, Any] = {}
+    for share in (0.25, 0.5, 0.75):
+        for v in picked:
+            row = [dict(v, c=c) for c in sorted({c for _, c in GMARGIN})]
+            t = dev_splits(dev, emb, 11, 10, EXISTING[1:] + row, enrol_share=share)
+            base = t[vname(EXISTING[1])][:, 0].mean()
+            key = vname({**v, "c": "*"})
+            out.setdefault(key, {})[f"enrolled {share:g} of the people"] = {
+                f"c={w['c']}": round(float(t[vname(w)][:, 0].mean() - base), 5) for w in row}
+    return out
 
 
 # ---------------------------------------------------------------- LFW (once)
 
 def lfw(args: argparse.Namespace) -> dict[str, Any]:
-    chosen = json.loads((args.out / "identify_norm_develop.json").read_text())["chosen"]
+    from facenet.gallery.impostor import ImpostorModel, adapt_impostor_model, identification_threshold
+
+    devres = json.loads((args.out / "identify_norm_develop.json").read_text())
+    by = {vname(v): v for v in variants()}
+    picked = {emb: [devres["chosen"][emb]] + ([by[devres["why"][emb]["best_without_external_cohort"]]]
+                                              if devres["why"][emb]["best_without_external_cohort"] != devres["why"][emb]["chosen"] else [])
+              for emb in ("plain", "flip")}
     z = np.load(args.out / "lfw_yunet_sface_fb143eea0783_1896b2abb030124a.npz")
     zf = np.load(args.out / "lfw_yunet_fused_1e7e1491b634_1896b2abb030124a_plain.npz")
     lab, paths = z["labels"].astype(str), z["paths"].astype(str)
@@ -281,25 +309,35 @@ def lfw(args: argparse.Namespace) -> dict[str, Any]:
     g = first_photos(lab, paths, names[counts >= 2])
     mated = np.setdiff1d(np.nonzero(np.isin(lab, names[counts >= 2]))[0], g)
     non = np.nonzero(np.isin(lab, names[counts == 1]))[0]
-    probes = np.concatenate([mated, non])
-    systems = {"sface": (unit(z["plain"]), "plain", dev["plain"]), "sface+flip": (flip_tta(z["plain"], z["mirror"]), "flip", dev["flip"]),
-               "fused": (unit(zf["plain"]), "plain", None)}
-    res: dict[str, Any] = {"chosen_on_celeba": chosen, "protocol": {"enrolled": len(g), "mated": len(mated), "nonmated": len(non)},
-                           "cohort_external": "all of CelebA-wild (cleaned, 292 people)", "rows": []}
-    for name, (x, emb, cohort) in systems.items():
-        v = chosen[emb]
-        vs = EXISTING + [v]
-        if cohort is None and v.get("cohort") == "external":
-            vs = EXISTING  # no CelebA-wild embeddings of this model
+    probes, nm = np.concatenate([mated, non]), len(mated)
+    # system: (embeddings, the CelebA choice it uses, external cohort, shipped impostor model)
+    systems = {"sface": (unit(z["plain"]), "plain", dev["plain"], "sface"),
+               "sface+flip": (flip_tta(z["plain"], z["mirror"]), "flip", dev["flip"], "sface+flip"),
+               "fused": (unit(zf["plain"]), "plain", None, None)}
+    res: dict[str, Any] = {"chosen_on_celeba": devres["chosen"], "evaluated": {k: [vname(v) for v in vs] for k, vs in picked.items()},
+                           "protocol": {"enrolled": len(g), "mated": nm, "nonmated": len(non)},
+                           "cohort_external": f"all of CelebA-wild (cleaned): {len(dev['labels'])} photos, {len(set(dev['labels']))} people",
+                           "rows": []}
+    for name, (x, emb, cohort, model) in systems.items():
+        vs = EXISTING + [v for v in picked[emb] if cohort is not None or v.get("cohort") != "external"]
         st = Setup(x, lab, g, probes, cohort, dev["labels"] if cohort is not None else None, vs)
-        for vv in vs:
-            top, sc = st.score(vv)
-            r = rates(top[: len(mated)], st.truth[: len(mated)], sc[: len(mated)], sc[len(mated):])
-            row = {"system": name, "score": vname(vv), "chosen_on_celeba": vv is v, **r}
-            row["thresholds"] = {f"{f:g}": threshold_at_fpir(sc[len(mated):], f) for f in FPIRS}
+        adapted = adapt_impostor_model(ImpostorModel.shipped(model), x[g], lab[g]) if model else None
+        for v in vs:
+            top, sc = st.score(v)
+            hit, ms, ns = top[:nm] == st.truth[:nm], sc[:nm], sc[nm:]
+            r = rates(top[:nm], st.truth[:nm], ms, ns)
+            row = {"system": name, "score": vname(v), "chosen_on_celeba": v is picked[emb][0], **r,
+                   "thresholds": {f"{f:g}": threshold_at_fpir(ns, f) for f in FPIRS}}
+            if adapted is not None:  # the gallery's automatic threshold as it is today (query-side score only)
+                kw = {"scoring": "margin", "margin_weight": v["a"], "cohort": CQ} if v.get("a") else {"scoring": "distance"}
+                row["auto"] = {}
+                for f in FPIRS:
+                    t = identification_threshold(len(g), f, adapted, **kw)
+                    row["auto"][f"{f:g}"] = {"threshold": t, "fpir": float(np.mean(ns < t)), "tpir": tpir_at(ms, hit, t)}
             res["rows"].append(row)
-            print(f"{name:11s} {vname(vv):60s} rank1 {r['rank1']:.4f} TPIR@1e-2 {r['tpir@0.01']:.4f} @1e-3 {r['tpir@0.001']:.4f}",
-                  file=sys.stderr)
+            auto = row.get("auto", {}).get("0.01")
+            print(f"{name:10s} {vname(v):58s} rank1 {r['rank1']:.4f} TPIR@1e-2 {r['tpir@0.01']:.4f} @1e-3 {r['tpir@0.001']:.4f}"
+                  + (f" | auto@1e-2: FPIR {auto['fpir']:.4f} TPIR {auto['tpir']:.4f}" if auto else ""), file=sys.stderr)
     return res
 
 
