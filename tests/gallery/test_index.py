@@ -125,9 +125,11 @@ def test_saved_index_used_only_when_current(store, make_faces, tmp_path):
     assert again.subject_of(store.all_embeddings()[0]) == ["Ann"] * 5
 
     store.add_faces("Bob", make_faces(2, seed=1))
-    stale = FaceIndex.open(store, path)
-    assert stale.source == "built" and "stale" in stale.rebuild_reason
-    assert len(stale) == 7 and FaceIndex.open(store, path).source == "file"
+    stale = FaceIndex.open(store, path)  # older than the gallery: caught up (the 2 appended faces), not rebuilt
+    assert stale.source == "file" and stale.builds == 0 and "2 face(s) added" in stale.followed
+    assert stale.generation == store.generation() and stale.subject_of(store.all_embeddings()[0]) == ["Ann"] * 5 + ["Bob"] * 2
+    again = FaceIndex.open(store, path)
+    assert len(stale) == 7 and again.source == "file" and again.followed is None, "the caught-up index was saved"
 
 
 @pytest.mark.parametrize("damage, words", [
@@ -165,14 +167,21 @@ def test_forged_checksum_on_garbage_is_rebuilt(store, make_faces):
     assert index.source == "built" and "corrupt" in index.rebuild_reason and len(index) == 5
 
 
-def test_settings_change_rebuilds(store, make_faces):
+def test_other_settings_are_used_as_they_are_until_reindex(store, make_faces):
     path = index_path_for(store.path)
     store.add_faces("Ann", make_faces(30))
     FaceIndex.open(store, path)
+    kept = FaceIndex.open(store, path, IndexOptions(exact_threshold=10))  # other settings: used as it is, reported
+    assert kept.source == "file" and kept.kind == "exact" and kept.builds == 0
+    d = kept.describe()
+    assert not d["current"] and d["current_settings"] == {"kind": "hnsw_sq8", "m": 48, "ef_construction": 200}
+    assert "reindex" in d["hint"]
+    assert kept.reindex(store)["current"] and kept.kind == "hnsw_sq8" and kept.builds == 1
     hnsw = FaceIndex.open(store, path, IndexOptions(exact_threshold=10))
-    assert hnsw.source == "built" and hnsw.kind == "hnsw_sq8"
-    assert FaceIndex.open(store, path, IndexOptions(exact_threshold=10, ef_search=7)).source == "file"
-    assert FaceIndex.open(store, path, IndexOptions(exact_threshold=10, m=16)).source == "built"
+    assert hnsw.source == "file" and hnsw.kind == "hnsw_sq8" and hnsw.describe()["current"], "reindex saved it"
+    assert FaceIndex.open(store, path, IndexOptions(exact_threshold=10, ef_search=7)).describe()["current"]
+    other = FaceIndex.open(store, path, IndexOptions(exact_threshold=10, m=16)).describe()
+    assert other["source"] == "file" and (other["m"], other["ef_construction"]) == (48, 200) and not other["current"]
 
 
 def test_unsaved_and_unwritable(store, make_faces, tmp_path):

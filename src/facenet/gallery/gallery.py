@@ -13,7 +13,6 @@ its pair kind, and :meth:`Gallery.upgrade` re-embeds the faces with the new mode
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,19 +20,12 @@ import numpy as np
 
 from facenet.data.images import ImageInput, describe_source
 from facenet.errors import FacenetError, ItemError
-from facenet.gallery.auto_threshold import META_IMPOSTOR
 from facenet.gallery.backends import exact_face_hits, exact_subject_hits
-from facenet.gallery.harmonic import ModelBoundStore, check_comparable, mixed_subject_hits, pair_kinds
+from facenet.gallery.gallery_threshold import GalleryThreshold
+from facenet.gallery.harmonic import ModelBoundStore, check_comparable, mixed_subject_hits
 from facenet.gallery.results import UNKNOWN, Candidate, EnrolResult, Identification, ImageIdentification
 from facenet.gallery.store import GalleryStore, ModelIdentity, NewFace, SubjectNotFoundError, photo_sha256
-from facenet.gallery.upgrade import (  # the gallery's meta keys, beside the upgrade that rewrites them
-    DEFAULT_FPIR,
-    META_FPIR,
-    META_THRESHOLD,
-    META_THRESHOLD_SOURCE,
-    META_VERIFICATION,
-    upgrade_gallery,
-)
+from facenet.gallery.upgrade import DEFAULT_FPIR, META_FPIR, upgrade_gallery
 from facenet.pipeline import FacePipeline
 from facenet.validation import check_scalar
 
@@ -45,7 +37,7 @@ def identity_of(pipeline: FacePipeline) -> ModelIdentity:
     return ModelIdentity(model=cfg.name, weights_sha256=sha, embedding_size=int(cfg.embedding_size), flip=bool(pipeline.flip))
 
 
-class Gallery:
+class Gallery(GalleryThreshold):
     """Enrolled people and their faces, over a :class:`GalleryStore` (SQLite or PostgreSQL).
 
     store: the backend. pipeline: makes the embeddings (its identity must be the store's, or
@@ -76,8 +68,8 @@ class Gallery:
         self._pipeline = pipeline
         self._search = search
         self._auto = auto_threshold
-        self._threshold_cache: tuple[tuple[int, str, str, str], tuple[float, str]] | None = None
-        self._kinds_cache: tuple[tuple[int, ModelIdentity], Any] | None = None
+        self._threshold_cache = None
+        self._kinds_cache = None
 
     @classmethod
     def open(cls, location: str | Path, model: str | FacePipeline | None = None, *, flip: bool | None = None,
@@ -120,10 +112,6 @@ class Gallery:
             raise
 
     @property
-    def identity(self) -> ModelIdentity:
-        return self.store.identity
-
-    @property
     def pipeline(self) -> FacePipeline:
         """The pipeline that embeds photos for this gallery (built from the gallery's own model
         identity when none was given)."""
@@ -132,104 +120,6 @@ class Gallery:
             self.query_identity.check_same(identity_of(p), what="the pipeline's embeddings")
             self._pipeline = p
         return self._pipeline
-
-    # ------------------------------------------------------------------ threshold
-
-    def threshold(self) -> tuple[float, str]:
-        """(squared-L2 identification threshold, where it comes from), on the scale of the
-        gallery's own model. A threshold set with :meth:`set_threshold` wins; otherwise it follows
-        the gallery's size (computed once per change of the gallery). A comparison of another
-        kind (a harmonic query model, faces of another model) uses it divided by that kind's
-        :meth:`pair_kinds` scale; the source says so."""
-        fixed = self.store.get_meta(META_THRESHOLD)
-        if fixed:
-            value = float(fixed), self.store.get_meta(META_THRESHOLD_SOURCE) or "set by the user"
-        else:
-            fpir_raw = self.store.get_meta(META_FPIR) or ""
-            key = (self.store.generation(), fpir_raw, self.store.get_meta(META_VERIFICATION) or "",
-                   self.store.get_meta(META_IMPOSTOR) or "")
-            if self._threshold_cache is None or self._threshold_cache[0] != key:
-                self._threshold_cache = (key, self._threshold_now(float(fpir_raw or DEFAULT_FPIR)))
-            value = self._threshold_cache[1]
-        kinds = self.pair_kinds()
-        if any(k["scale"] != 1.0 for k in kinds):
-            per = "; ".join(f"{k['query']} queries vs {k['faces']} faces: {k['threshold'] * value[0]:.4f} "
-                            f"({k['source']})" for k in kinds)
-            value = (value[0], f"{value[1]}; on {self.identity.model}'s scale, per pair kind: {per}")
-        return value
-
-    def _kinds(self) -> tuple[dict[ModelIdentity, float], int, list[dict[str, Any]]]:
-        """(face model -> scale, number of faces, pair_kinds()), cached per change of the gallery."""
-        key = (self.store.generation(), self.identity)
-        if self._kinds_cache is None or self._kinds_cache[0] != key:
-            self._kinds_cache = (key, pair_kinds(self.identity, self.query_identity, self.store.model_counts()))
-        return self._kinds_cache[1]
-
-    def pair_kinds(self) -> list[dict[str, Any]]:
-        """Each kind of comparison this gallery makes for its query model (one per model that
-        made a face): query and face model names, ``scale`` (the factor putting such a distance
-        onto the gallery model's scale: t(gallery model's own pairs) / t(this kind), the
-        verification thresholds), ``threshold`` (1 / scale: the share of the identification
-        threshold a raw distance of that kind must stay under) and where t(this kind) comes from."""
-        return [dict(k) for k in self._kinds()[2]]
-
-    def _threshold_now(self, fpir: float) -> tuple[float, str]:
-        subs = self.store.subjects()
-        n, n_faces = len(subs), int(sum(s.n_faces for s in subs))
-        auto = self._auto(n, n_faces, fpir) if self._auto is not None else None
-        if auto is not None:
-            return auto
-        stored = self.verification_calibration()
-        if stored is not None:
-            return float(stored["threshold"]), f"verification threshold calibrated on {stored.get('source', 'your pairs')}"
-        from facenet.models.registry import model_config
-
-        cfg = model_config(self.identity.model)
-        t = cfg.verification_threshold(self.identity.flip)
-        if t is None:
-            from facenet.errors import UncalibratedError
-
-            raise UncalibratedError(f"Model {self.identity.model!r} has no calibrated threshold; set one for this "
-                                    "gallery (`facenet calibrate --gallery G`) or pass --threshold.")
-        return float(t), "the model's verification threshold"
-
-    def set_threshold(self, threshold: float | None, source: str = "set by the user") -> None:
-        """Fix the identification threshold (None: back to automatic)."""
-        if threshold is None:
-            self.store.set_meta(META_THRESHOLD, "")
-            return
-        t = check_scalar(threshold, "threshold", float, min_val=0.0, max_val=4.0, include="neither", owner="set_threshold")
-        self.store.set_meta(META_THRESHOLD, repr(t))
-        self.store.set_meta(META_THRESHOLD_SOURCE, source)
-
-    def set_fpir(self, fpir: float) -> None:
-        """The false-positive identification rate the automatic threshold aims at (default 1e-2)."""
-        f = check_scalar(fpir, "fpir", float, min_val=0.0, max_val=1.0, include="neither", owner="set_fpir")
-        self.store.set_meta(META_FPIR, repr(f))
-
-    def verification_calibration(self) -> dict[str, Any] | None:
-        """The verification threshold ``facenet calibrate --gallery`` stored (threshold, far,
-        tar, accuracy, target, source, model), or None. ``facenet verify --gallery G`` uses it."""
-        raw = self.store.get_meta(META_VERIFICATION)
-        return json.loads(raw) if raw else None
-
-    def store_calibration(self, verification: dict[str, Any], impostor_model: Any = None) -> None:
-        """Keep a calibration with the gallery: the verification threshold (a dict with at least
-        ``threshold``) and, when given, the impostor model fitted on the same photos (an
-        :class:`~facenet.gallery.impostor.ImpostorModel`) for the automatic identification
-        threshold. Refused when it was made with another model than the gallery's."""
-        check_scalar(verification.get("threshold"), "threshold", float, min_val=0.0, max_val=4.0,
-                     include="neither", owner="store_calibration")
-        made_by = verification.get("model")
-        if made_by is not None:
-            ModelIdentity.from_dict(made_by).check_same(self.identity, what="this calibration")
-        self.store.set_meta(META_VERIFICATION, json.dumps(verification, sort_keys=True))
-        if impostor_model is not None:
-            self.store.set_meta(META_IMPOSTOR, json.dumps(impostor_model.to_dict(), separators=(",", ":")))
-        self._threshold_cache = None
-        invalidate = getattr(self._auto, "invalidate", None)
-        if invalidate is not None:
-            invalidate()
 
     # ------------------------------------------------------------------ enrolment
 
@@ -264,7 +154,10 @@ class Gallery:
 
     def add_faces(self, name: str, faces: Sequence[NewFace]) -> list[int]:
         """Add faces as they are (``store.add_faces``: one transaction, photos already enrolled
-        skipped), the search index following the change in memory when it can (no rebuild)."""
+        skipped), the search index following the change in memory when it can (no rebuild).
+        A face's model (None: this gallery's query model) must be comparable with the gallery's."""
+        for model in {f.model for f in faces if isinstance(f, NewFace) and f.model is not None}:
+            check_comparable(self.identity, model)
         before = self.store.generation()
         added = self.store.add_faces(name, faces)
         follow = getattr(self._search, "follow", None)
@@ -375,16 +268,70 @@ class Gallery:
         return self.store.faces(name)
 
     def rename(self, old: str, new: str) -> None:
+        """Rename a person; the search index relabels their faces (no rebuild)."""
+        before = self.store.generation()
         self.store.rename(old, new)
+        self._follow(before, relabel={old.strip(): new.strip()})
 
     def merge(self, source: str, target: str) -> int:
-        return self.store.merge(source, target)
+        """Move every face of ``source`` into ``target`` (photos ``target`` has already are
+        dropped); the index relabels them and masks the dropped ones (no rebuild)."""
+        faces = {f.face_id for f in self.store.faces(source)}
+        before = self.store.generation()
+        moved = self.store.merge(source, target)
+        dropped = faces - {f.face_id for f in self._faces_or_empty(target)}
+        self._follow(before, exact=moved + len(dropped) == len(faces), removed=dropped,
+                     relabel={source.strip(): target.strip()})
+        return moved
 
     def remove(self, name: str) -> int:
-        return self.store.remove_subject(name)
+        """Remove a person and their faces; the index masks them (no rebuild below
+        ``IndexOptions.max_removed_share`` removed)."""
+        faces = [f.face_id for f in self.store.faces(name)]
+        before = self.store.generation()
+        n = self.store.remove_subject(name)
+        self._follow(before, exact=n == len(faces), removed=faces)
+        return n
+
+    def remove_faces(self, face_ids: Sequence[int]) -> int:
+        """Remove faces by id (unknown ids are ignored); the index masks them. Returns how many."""
+        ids = sorted({int(i) for i in face_ids})
+        before = self.store.generation()
+        n = self.store.remove_faces(ids)
+        self._follow(before, exact=n == len(ids), removed=ids)
+        return n
+
+    def _index(self) -> Any:
+        """The FAISS index of a SQLite gallery (None for PostgreSQL, whose index is pgvector's)."""
+        return getattr(self._search, "index", None)
+
+    def _follow(self, before: int, exact: bool = True, **change: Any) -> None:
+        """Have the index follow the store write just made (generation ``before`` -> now) that
+        did ``change`` (FaceIndex.follow); when ``exact`` is False the write did more than that
+        (another process in between), so it catches up with the store instead."""
+        index = self._index()
+        if index is None:
+            return
+        if exact:
+            index.follow(before=before, after=self.store.generation(), store=self.store, **change)
+        else:
+            index.sync(self.store)
+
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Rebuild the search index from the database with the current settings and save it (an
+        index file made with other settings is otherwise used as it is). progress(faces, total)
+        while it builds. Returns the index's description (:meth:`FaceIndex.describe`)."""
+        from facenet.errors import UsageError
+
+        index = self._index()
+        if index is None:
+            raise UsageError(f"{self.store.location} has no FAISS index to rebuild (a PostgreSQL gallery's pgvector "
+                             "index is kept by the server).")
+        return index.reindex(self.store, progress)
 
     def stats(self) -> dict[str, Any]:
-        """Sizes, the model, and the identification threshold with where it comes from."""
+        """Sizes, the model, the identification threshold with where it comes from, and the search
+        index (kind, settings, whether they are the current ones; None for PostgreSQL)."""
         subs = self.store.subjects()
         threshold, source = self.threshold()
         models = [{"model": m.model, "identity": m.to_dict(), "faces": n} for m, n in self.store.model_counts().items()]
@@ -392,7 +339,8 @@ class Gallery:
                 "faces": int(sum(s.n_faces for s in subs)), "faces_by_model": models,
                 "threshold": threshold, "threshold_source": source,
                 "fpir_target": float(self.store.get_meta(META_FPIR) or DEFAULT_FPIR),
-                "verification": self.verification_calibration(), "generation": self.store.generation()}
+                "verification": self.verification_calibration(), "generation": self.store.generation(),
+                "index": None if self._index() is None else self._index().describe()}
 
     def upgrade(self, photo_dirs: Sequence[str | Path], **kwargs: Any) -> Any:
         """Re-embed faces of other models with this gallery's query model, from their photos
@@ -403,9 +351,13 @@ class Gallery:
         return upgrade_gallery(self, photo_dirs, **kwargs)
 
     def close(self) -> None:
+        """Save the index when it changed in memory (so the next process opens it from the file), close the store."""
         flush = getattr(self._search, "flush", None)
         if flush is not None:
             flush()
+        index = self._index()
+        if index is not None and hasattr(index, "flush"):
+            index.flush(self.store)
         self.store.close()
 
     def __enter__(self) -> "Gallery":

@@ -3,12 +3,16 @@ codes of an 8-bit gallery, and the saved index of a gallery file with its sideca
 to the gallery::
 
     <gallery>.faiss        uncompressed NumPy archive (no pickles): the serialised FAISS index,
-                           face ids, subject codes, subject names (and for "hnsw8" the norm
-                           of each face's 8-bit codes)
-    <gallery>.faiss.json   sidecar: format, generation, SHA-256 of the archive, settings
+                           face ids, subject codes, subject names (for "hnsw8" the norm of each
+                           face's 8-bit codes; format 3: the positions of removed faces)
+    <gallery>.faiss.json   sidecar: format, generation, SHA-256 of the archive, the index's kind
+                           and graph settings (m, ef_construction: what it was built with)
 
-A saved index is used only when it was made from the store's current generation and its checksum
-and settings are right; anything else is a reason to rebuild, never an error.
+A saved index is loaded when it was made for this gallery (uid, model identity, dimension,
+storage), its checksum and sizes are right and its generation is not newer than the store's;
+anything else is a reason to rebuild, never an error. Its kind and graph settings need not be
+the current :class:`IndexOptions`: it is used as it is (``facenet gallery G reindex`` rebuilds it),
+and a generation older than the store's is caught up by :mod:`facenet.gallery.index_sync`.
 """
 
 from __future__ import annotations
@@ -26,16 +30,20 @@ import numpy as np
 from facenet.fileio import write_atomic
 from facenet.gallery.store import GalleryStore
 
+#: 3: removed faces (positions masked at search) in the archive, the graph settings of the index itself.
 #: 2: kinds "hnsw_sq8", "hnsw8" (with norms), the gallery's storage ("quantize") in the sidecar. Format 1
-#: files (kinds "exact" and "hnsw", no storage recorded) are still read.
-INDEX_FORMAT = 2
-READ_FORMATS = (1, 2)
+#: files (kinds "exact" and "hnsw", no storage recorded) and format 2 files are still read.
+INDEX_FORMAT = 3
+READ_FORMATS = (1, 2, 3)
+KINDS = ("exact", "hnsw_sq8", "hnsw8", "hnsw")
 
 
 class Saved(NamedTuple):
     """What an index file holds: the FAISS index (positions 0..N-1), face ids (N,) int64
     ascending, subject code per position (N,) int32, subject names, kind ("exact", "hnsw_sq8",
-    "hnsw8", "hnsw"), norms (N,) float32 of the 8-bit codes ("hnsw8" only, else None)."""
+    "hnsw8", "hnsw"), norms (N,) float32 of the 8-bit codes ("hnsw8" only, else None), removed
+    (N,) bool (None: none), the generation it matches, its graph settings (None for "exact") and
+    the file format it was read from."""
 
     index: Any
     ids: np.ndarray
@@ -43,6 +51,11 @@ class Saved(NamedTuple):
     names: list[str]
     kind: str
     norms: np.ndarray | None = None
+    removed: np.ndarray | None = None
+    generation: int = 0
+    m: int | None = None
+    ef_construction: int | None = None
+    format: int = INDEX_FORMAT
 
 
 def new_faiss(dim: int, kind: str, options: Any, sample: np.ndarray) -> Any:
@@ -108,20 +121,23 @@ def write(path: Path, saved: Saved, meta: dict[str, Any]) -> None:
     buf = io.BytesIO()
     names = "\n".join(saved.names).encode("utf-8")
     extra = {} if saved.norms is None else {"norms": saved.norms}
+    if saved.removed is not None and saved.removed.any():
+        extra["removed"] = np.flatnonzero(saved.removed).astype(np.int64)
     np.savez(buf, index=raw, ids=saved.ids, codes=saved.codes, names=np.frombuffer(names, dtype=np.uint8), **extra)
     data = buf.getvalue()
     meta = {"format": INDEX_FORMAT, **meta, "sha256": hashlib.sha256(data).hexdigest(), "size": len(saved.ids),
-            "n_subjects": len(saved.names), "kind": saved.kind}
+            "n_subjects": len(saved.names), "kind": saved.kind, "m": saved.m, "ef_construction": saved.ef_construction,
+            "generation": saved.generation, "removed": int(0 if saved.removed is None else saved.removed.sum())}
     write_atomic(path, data)
     write_atomic(sidecar(path), json.dumps(meta, indent=1).encode("utf-8"))
     remove_leftovers(path)
 
 
-def load(path: Path, store: GalleryStore, generation: int, settings: Any,
-         quantize: str = "none") -> tuple[Saved | None, str | None]:
-    """The saved index when every check passes, else (None, why not). settings: the
-    IndexOptions in use (its kind_for, m and ef_construction must match the file's);
-    quantize: the store's storage ("none" or "int8"), which must be the file's."""
+def load(path: Path, store: GalleryStore, generation: int, quantize: str = "none") -> tuple[Saved | None, str | None]:
+    """The saved index when every check passes, else (None, why not). generation: the store's
+    now (the file's may be older: the caller catches up; never newer); quantize: the store's
+    storage ("none" or "int8"), which must be the file's. The kind and graph settings are the
+    file's own (Saved.kind, m, ef_construction), whatever the current IndexOptions say."""
     side = sidecar(path)
     if not path.exists() or not side.exists():
         return None, "no index file"
@@ -133,46 +149,54 @@ def load(path: Path, store: GalleryStore, generation: int, settings: Any,
         return None, "unknown index format"
     if meta["format"] == 1:  # made from this very store (gallery uid and generation are checked): its storage
         meta.setdefault("quantize", quantize)
-    if meta.get("generation") != generation:
-        return None, f"stale (index at generation {meta.get('generation')}, gallery at {generation})"
+    made_at = meta.get("generation")
+    if not isinstance(made_at, int) or isinstance(made_at, bool) or made_at > generation:
+        return None, f"index file newer than the gallery (index at generation {made_at}, gallery at {generation})"
     try:
-        return _check_and_load(meta, path, store, settings, quantize)
+        return _check_and_load(meta, path, store, quantize)
     except OSError as exc:
         return None, f"unreadable index file ({type(exc).__name__})"
     except (ValueError, TypeError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
         return None, f"corrupt index file ({type(exc).__name__})"
 
 
-def _check_and_load(meta: dict[str, Any], path: Path, store: GalleryStore, settings: Any,
-                    quantize: str) -> tuple[Saved | None, str | None]:
-    """The file's content once its settings and checksum are right. Each copy of the index is
-    let go as soon as the next one is made (file bytes -> archive member -> FAISS index), so the
-    peak is about two copies, not three (a 1M-face HNSW index is 0.7 GB each)."""
+def _check_and_load(meta: dict[str, Any], path: Path, store: GalleryStore, quantize: str) -> tuple[Saved | None, str | None]:
+    """The file's content once it is this gallery's and its checksum is right. Each copy of the
+    index is let go as soon as the next one is made (file bytes -> archive member -> FAISS
+    index), so the peak is about two copies, not three (a 1M-face HNSW index is 0.7 GB each)."""
     import faiss
 
     wanted = {"dim": store.identity.embedding_size, "identity": store.identity.to_dict(),
-              "gallery_uid": store.get_meta("gallery_uid"), "quantize": quantize,
-              "kind": settings.kind_for(int(meta["size"]), quantize)}
-    if meta.get("kind") != "exact":
-        wanted.update(m=settings.m, ef_construction=settings.ef_construction)
+              "gallery_uid": store.get_meta("gallery_uid"), "quantize": quantize}
     for key, value in wanted.items():
         if meta.get(key) != value:
             return None, f"index file made for another {key.replace('_', ' ')}"
+    kind = meta.get("kind")
+    if kind not in KINDS or kind == ("hnsw_sq8" if quantize == "int8" else "hnsw8"):  # hnsw8: 8-bit galleries only
+        return None, f"index file of kind {kind!r} for {quantize} storage"
+    m, efc = (None, None) if kind == "exact" else (int(meta["m"]), int(meta["ef_construction"]))
     data = path.read_bytes()
     if meta.get("sha256") != hashlib.sha256(data).hexdigest():
         return None, "corrupt index file (checksum)"
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         raw, ids, codes = z["index"], z["ids"].astype(np.int64), z["codes"].astype(np.int32)
         names = bytes(z["names"]).decode("utf-8").split("\n") if z["names"].size else []
-        norms = z["norms"].astype(np.float32) if meta["kind"] == "hnsw8" else None
+        norms = z["norms"].astype(np.float32) if kind == "hnsw8" else None
+        gone = z["removed"].astype(np.int64) if "removed" in z.files else np.zeros(0, np.int64)
     del data, z
     index = faiss.deserialize_index(raw)
     del raw
     if (index.ntotal != len(ids) or len(codes) != len(ids) or len(ids) != meta["size"] or index.d != meta["dim"]
             or (len(codes) and (codes.min() < 0 or codes.max() >= len(names)))
-            or (norms is not None and (len(norms) != len(ids) or not np.all(norms > 0)))):
+            or (norms is not None and (len(norms) != len(ids) or not np.all(norms > 0)))
+            or (len(gone) and (gone.min() < 0 or gone.max() >= len(ids) or len(np.unique(gone)) != len(gone)))
+            or (len(ids) > 1 and not (np.diff(ids) > 0).all())):
         return None, "corrupt index file (inconsistent sizes)"
-    return Saved(index, ids, codes, names, meta["kind"], norms), None
+    removed = None
+    if len(gone):
+        removed = np.zeros(len(ids), bool)
+        removed[gone] = True
+    return Saved(index, ids, codes, names, kind, norms, removed, int(meta["generation"]), m, efc, int(meta["format"])), None
 
 
 def remove_leftovers(path: Path, age_s: float = 3600.0) -> None:

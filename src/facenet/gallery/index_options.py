@@ -16,6 +16,11 @@ class IndexOptions:
     index once). ef_search None (the default): by the gallery's size, :meth:`ef_for`.
     threads: OpenMP threads per search call. hnsw_codes: what the graph is walked with, "sq8"
     (8-bit codes, re-scored exactly) or "float32" (IndexHNSWFlat, the previous kind).
+    max_removed_share: removed faces are masked at search time (no rebuild) until they are more
+    than this share of the index's positions; then the index is rebuilt from the gallery.
+
+    A saved index made with other m / ef_construction / kind is still used as it is (it answers
+    correctly, with the graph it has); ``facenet gallery G reindex`` rebuilds it with these.
 
     The defaults come from bench/gallery_scale.py (bench/gallery_scale_RESULTS.md), chosen on
     its TUNING queries (LFW-structured faces, half strangers) and reported on separate ones:
@@ -30,6 +35,7 @@ class IndexOptions:
     ef_search: int | None = None
     threads: int = 1
     hnsw_codes: str = "sq8"
+    max_removed_share: float = 0.1
 
     def __post_init__(self) -> None:
         for name, lo in (("exact_threshold", 0), ("m", 4), ("ef_construction", 1), ("threads", 1)):
@@ -37,6 +43,8 @@ class IndexOptions:
         if self.ef_search is not None:
             check_scalar(self.ef_search, "ef_search", int, min_val=1, owner="IndexOptions")
         check_option(self.hnsw_codes, "hnsw_codes", ("sq8", "float32"), owner="IndexOptions")
+        check_scalar(self.max_removed_share, "max_removed_share", float, min_val=0.0, max_val=1.0, include="right",
+                     owner="IndexOptions")
 
     def ef_for(self, n: int) -> int:
         """The efSearch for a gallery of ``n`` faces: ef_search when set, else 256 at 100,000
@@ -53,3 +61,10 @@ class IndexOptions:
         if self.hnsw_codes == "float32":
             return "hnsw"
         return "hnsw8" if quantize == "int8" else "hnsw_sq8"
+
+    def current(self, kind: str, n: int, quantize: str, m: int | None, ef_construction: int | None) -> bool:
+        """Whether an index of ``kind`` with graph settings ``m`` / ``ef_construction`` over ``n``
+        faces is what these options would build now."""
+        if kind != self.kind_for(n, quantize):
+            return False
+        return kind == "exact" or (m, ef_construction) == (self.m, self.ef_construction)
