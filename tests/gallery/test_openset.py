@@ -14,8 +14,11 @@ from facenet.gallery.openset import (
     det_curve,
     fpir_at,
     margin_scores,
+    neighbourhood_means,
+    normalised_scores,
     open_set_report,
     rank_k_rate,
+    rerank,
     threshold_at_fpir,
     tpir_at,
     tpir_at_fpir,
@@ -203,3 +206,76 @@ def test_margin_scores():
     td = np.array([[0.5, 1.5, 1.7, 1.9], [1.0, 1.1, 1.2, 1.3]])
     assert margin_scores(td, 0.5, 2) == pytest.approx([0.5 - 0.5 * 1.6, 1.0 - 0.5 * 1.15])
     assert margin_scores(td[:, :1], 0.5, 10) == pytest.approx([0.5 - 1.0, 0.0])  # no others: 2.0
+
+
+# -------------------------------------------------------------------- enrolled-side normalisation
+
+
+def unit_rows(rng, n, d=8):
+    x = rng.normal(size=(n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_neighbourhood_means_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    x, xs = unit_rows(rng, 9), rng.integers(0, 4, 9)  # several faces per subject
+    co, cs = unit_rows(rng, 15), rng.integers(0, 6, 15)
+    for cohort, subj, size in ((x, xs, 2), (co, cs, 3), (co, cs, 50), (x, xs, 1)):
+        got = neighbourhood_means(x, xs, cohort, subj, size, block=4)
+        for i in range(len(x)):
+            per = {}
+            for j in range(len(cohort)):
+                if subj[j] != xs[i]:
+                    d = float(np.sum((x[i].astype(np.float64) - cohort[j]) ** 2))
+                    per[subj[j]] = min(per.get(subj[j], np.inf), d)
+            near = sorted(per.values())[:size]
+            want = np.mean(near) if near else 2.0
+            assert got[i] == pytest.approx(want, abs=1e-5)
+    # nobody else: orthogonal
+    assert neighbourhood_means(x[:1], xs[:1], x[:1], xs[:1], 3)[0] == 2.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_normalised_scores_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    g, q = unit_rows(rng, 12), unit_rows(rng, 7)  # one face per subject
+    crowd = rng.uniform(0.8, 1.6, len(g))
+    centre, b, a, c = float(np.median(crowd)), 0.75, 0.5, 3
+    d = np.sum((q[:, None, :].astype(np.float64) - g[None, :, :]) ** 2, axis=2)
+    for k in (c + 1, 6, 12):  # K >= cohort + 1: exact for every kept column
+        idx = np.argsort(d, axis=1, kind="stable")[:, :k]
+        td = np.take_along_axis(d, idx, 1)
+        got = normalised_scores(td, crowd[idx], centre, gallery_weight=b, margin_weight=a, cohort=c)
+        for p in range(len(q)):
+            for col, j in enumerate(idx[p]):
+                others = sorted(d[p, m] for m in range(len(g)) if m != j)[:c]
+                want = d[p, j] - b * (crowd[j] - centre) - a * np.mean(others)
+                assert got[p, col] == pytest.approx(want, abs=1e-9)
+        cand, s = rerank(idx, got)
+        assert np.all(np.diff(s, axis=1) >= 0)
+        assert np.array_equal(cand[:, 0], idx[np.arange(len(q)), got.argmin(1)])
+        assert np.allclose(np.take_along_axis(got, np.argsort(got, 1, kind="stable"), 1), s)
+
+
+def test_normalised_scores_reduce_to_the_margin_and_messages():
+    rng = np.random.default_rng(5)
+    td = np.sort(rng.uniform(0.5, 2.0, (6, 11)), axis=1)
+    crowd = rng.uniform(0.8, 1.6, td.shape)
+    plain = normalised_scores(td, crowd, 1.2, gallery_weight=0.0, margin_weight=0.75, cohort=10)
+    assert np.allclose(plain[:, 0], margin_scores(td, 0.75, 10))
+    one = normalised_scores(td[:, :1], crowd[:, :1], 1.2, gallery_weight=1.0, margin_weight=0.5, cohort=10)
+    assert np.allclose(one[:, 0], td[:, 0] - (crowd[:, 0] - 1.2) - 0.5 * 2.0)  # nobody else: 2.0
+    # a crowded face (crowding below the centre) gets a higher score than the same distance elsewhere
+    s = normalised_scores(np.array([[1.0, 1.0]]), np.array([[0.9, 1.5]]), 1.2, gallery_weight=0.75, margin_weight=0.0)
+    assert s[0, 0] > s[0, 1]
+    with pytest.raises(ValueError, match="'gallery_weight' parameter of normalised_scores must be a float in \\[0, inf\\)"):
+        normalised_scores(td, crowd, 1.2, gallery_weight=-1.0)
+    with pytest.raises(ValueError, match="'margin_weight' parameter of normalised_scores must be a float in \\[0, 1\\]"):
+        normalised_scores(td, crowd, 1.2, margin_weight=2.0)
+    with pytest.raises(ValueError, match="one shape"):
+        normalised_scores(td, crowd[:, :3], 1.2)
+    with pytest.raises(ValueError, match="'size' parameter of neighbourhood_means must be an int in \\[1, inf\\)"):
+        neighbourhood_means(td, np.arange(6), td, np.arange(6), 0)
+    with pytest.raises(ValueError, match="rerank needs"):
+        rerank(np.zeros((2, 3)), np.zeros((2, 2)))

@@ -172,3 +172,87 @@ def margin_scores(top_distances: np.ndarray, margin_weight: float, cohort: int) 
     others = td[:, 1 : cohort + 1]
     mean = others.mean(1) if others.shape[1] else np.full(len(td), 2.0)
     return td[:, 0] - margin_weight * mean
+
+
+# ---------------------------------------------------------------- enrolled-side normalisation
+# An enrolled face in a crowded part of the embedding space attracts strangers. Its crowding is
+# the mean distance to its nearest other people (a cohort: the gallery itself, or people never
+# enrolled); a crowded face's scores are raised by ``gallery_weight`` times how much more
+# crowded it is than the median face. Developed on CelebA-wild: bench/identify_norm.py.
+
+
+def neighbourhood_means(embeddings: Any, subjects: Any, cohort: Any, cohort_subjects: Any, size: int,
+                        block: int = 2048) -> np.ndarray:
+    """Each face's crowding: the mean of its ``size`` smallest per-subject squared-L2 distances to
+    the cohort's subjects other than its own (a subject's distance is its nearest face's).
+
+    embeddings: (N, D) float32, unit norm; subjects: (N,) the person of each face. cohort: (M, D)
+    float32, unit norm; cohort_subjects: (M,). With the gallery itself as the cohort, pass it as
+    both. Fewer other subjects than ``size``: the mean over those there are; none: 2.0
+    (orthogonal). Returns (N,) float64.
+    """
+    size = check_scalar(size, "size", int, min_val=1, owner="neighbourhood_means")
+    block = check_scalar(block, "block", int, min_val=1, owner="neighbourhood_means")
+    x, c = np.asarray(embeddings, np.float64), np.asarray(cohort, np.float64)
+    xs, cs = np.asarray(subjects).reshape(-1), np.asarray(cohort_subjects).reshape(-1)
+    if x.ndim != 2 or c.ndim != 2 or len(x) != len(xs) or len(c) != len(cs) or (len(c) and c.shape[1] != x.shape[1]):
+        raise ValueError(f"neighbourhood_means needs embeddings (N, D) with N subjects and a cohort (M, D) with M subjects. "
+                         f"Got {x.shape}, {xs.shape}, {c.shape} and {cs.shape}.")
+    out = np.full(len(x), 2.0)
+    if len(c) == 0 or len(x) == 0:
+        return out
+    order = np.argsort(cs, kind="stable")
+    names, starts = np.unique(cs[order], return_index=True)
+    c = c[order]
+    for i in range(0, len(x), block):
+        d = np.clip(2.0 - 2.0 * x[i : i + block] @ c.T, 0.0, 4.0)
+        per = np.minimum.reduceat(d, starts, axis=1)
+        per[xs[i : i + block, None] == names[None, :]] = np.inf
+        k = min(size, len(names))
+        near = np.sort(np.partition(per, k - 1, axis=1)[:, :k], axis=1)
+        finite = np.isfinite(near)
+        n = finite.sum(1)
+        s = np.where(finite, near, 0.0).sum(1)
+        out[i : i + block] = np.where(n > 0, s / np.maximum(n, 1), 2.0)
+    return out
+
+
+def normalised_scores(top_distances: Any, crowding: Any, centre: float, *, gallery_weight: float = 0.75,
+                      margin_weight: float = 0.5, cohort: int = 10) -> np.ndarray:
+    """Scores of every kept candidate, normalised on both sides:
+    ``d - gallery_weight * (crowding - centre) - margin_weight * mean(the probe's cohort nearest other subjects)``.
+
+    top_distances: (M, K) ascending per-subject squared L2 of each probe's K nearest subjects
+    (K >= cohort + 1 makes the query-side mean exact); crowding: (M, K) each candidate's
+    :func:`neighbourhood_means`; centre: the crowding of a typical enrolled face (the gallery's
+    median), so that scores stay on the distance's scale. The mean is over the K - 1 other
+    columns there are (2.0 when none). Column 0 with gallery_weight 0 is :func:`margin_scores`.
+    Returns (M, K) float64; re-rank with :func:`rerank`.
+    """
+    owner = "normalised_scores"
+    b = check_scalar(gallery_weight, "gallery_weight", float, min_val=0.0, owner=owner)
+    a = check_scalar(margin_weight, "margin_weight", float, min_val=0.0, max_val=1.0, owner=owner)
+    c = check_scalar(cohort, "cohort", int, min_val=1, owner=owner)
+    centre = check_scalar(centre, "centre", float, min_val=0.0, max_val=4.0, owner=owner)
+    td, cr = np.asarray(top_distances, np.float64), np.asarray(crowding, np.float64)
+    if td.ndim != 2 or td.shape != cr.shape:
+        raise ValueError(f"normalised_scores needs top_distances and crowding of one shape (M, K). Got {td.shape} and {cr.shape}.")
+    k = td.shape[1]
+    c = min(c, k - 1)
+    if c == 0:
+        others = np.full(td.shape, 2.0)
+    else:  # the c smallest of the row without column j: the first c + 1 columns less j (or less column c)
+        head = td[:, : c + 1].sum(1, keepdims=True)
+        left_out = np.where((np.arange(k) <= c)[None, :], td, td[:, c : c + 1])
+        others = (head - left_out) / c
+    return td - b * (cr - centre) - a * others
+
+
+def rerank(candidates: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's candidates and scores sorted by score, lowest first (stable: ties keep the
+    distance order). candidates: (M, K) labels or indices; scores: (M, K)."""
+    cand, s = np.asarray(candidates), np.asarray(scores, np.float64)
+    if cand.shape != s.shape or s.ndim != 2:
+        raise ValueError(f"rerank needs candidates and scores of one shape (M, K). Got {cand.shape} and {s.shape}.")
+    o = np.argsort(s, axis=1, kind="stable")
+    return np.take_along_axis(cand, o, 1), np.take_along_axis(s, o, 1)
