@@ -33,15 +33,6 @@ def default_pipeline_factory(config: ServiceConfig) -> Callable[[], Any]:
     return lambda: FacePipeline(detector=config.detector, embedder=name, flip=fl, max_pixels=config.max_pixels)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of one box a (4,) against boxes b (K, 4) -> (K,)."""
-    x1, y1 = np.maximum(a[0], b[:, 0]), np.maximum(a[1], b[:, 1])
-    x2, y2 = np.minimum(a[2], b[:, 2]), np.minimum(a[3], b[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
-    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
-
-
 def pick_face(boxes: np.ndarray, face: int | None, box: tuple[float, float, float, float] | None) -> int:
     """Which face of a photo to enrol: index ``face``, the one overlapping ``box`` most, or the
     only one (ApiError 422 when none, several without a choice, or an index out of range)."""
@@ -53,7 +44,9 @@ def pick_face(boxes: np.ndarray, face: int | None, box: tuple[float, float, floa
             raise ApiError(422, "no_such_face", f"face {face} asked for, but the photo has {k} face(s) (0..{k - 1})")
         return face
     if box is not None:
-        iou = box_iou(np.asarray(box, np.float32), boxes)
+        from facenet.detect.nms import iou as box_iou
+
+        iou = box_iou(np.asarray(box, np.float64).reshape(1, 4), np.asarray(boxes).reshape(-1, 4))[0]  # (K,)
         j = int(np.argmax(iou))
         if iou[j] <= 0:
             raise ApiError(422, "no_such_face", "no detected face overlaps the given box")
@@ -113,7 +106,9 @@ class Service:
     def enrol_face(self, pipeline: Any, name: str, img: np.ndarray, photo_sha: str, face: int | None,
                    box: tuple[float, float, float, float] | None, source: str = "upload") -> dict[str, Any]:
         """Enrol one face of a photo for ``name`` (created when missing); 409 when this person
-        already has this photo."""
+        already has this photo. The face is recorded as made by ``pipeline``'s model (the gallery
+        refuses one it cannot compare)."""
+        from facenet.gallery.gallery import identity_of
         from facenet.gallery.store import NewFace, check_subject_name
 
         name = check_subject_name(name, "name", "enrol")
@@ -122,7 +117,7 @@ class Service:
         emb = pipeline.embed_faces(faces.crops[j: j + 1])[0]
         b = tuple(float(v) for v in faces.detections.boxes[j])
         with self.lock:
-            ids = self.gallery.add_faces(name, [NewFace(emb, photo_sha, b, source)])
+            ids = self.gallery.add_faces(name, [NewFace(emb, photo_sha, b, source, model=identity_of(pipeline))])
             if not ids:
                 raise ApiError(409, "already_enrolled", f"{name!r} already has this photo")
             self.thumbs.put(ids[0], faces.crops[j])
@@ -148,7 +143,7 @@ class Service:
         with self.lock:
             if any(s.name == name for s in self.gallery.subjects()):
                 raise ApiError(409, "subject_exists", f"a subject named {name!r} already exists")
-            self.gallery.store.add_faces(name, [])
+            self.gallery.add_faces(name, [])
         return {"name": name, "n_faces": 0, "faces": []}
 
     def rename(self, old: str, new: str) -> dict[str, Any]:
@@ -175,7 +170,7 @@ class Service:
         with self.lock:
             if face_id not in {f.face_id for f in self.gallery.faces(name)}:
                 raise ApiError(404, "face_not_found", f"{name!r} has no face {face_id}")
-            self.gallery.store.remove_faces([face_id])
+            self.gallery.remove_faces([face_id])  # the index masks it (no rebuild)
             self.thumbs.remove([face_id])
         return {"removed": int(face_id), "subject": name.strip()}
 
