@@ -1,17 +1,18 @@
 """`facenet gallery G list | show NAME | rename OLD NEW | merge A B | remove NAME | export FILE |
-import FILE | stats | threshold [T | --auto] | upgrade --model M --photos DIR...`"""
+import FILE | stats | reindex | threshold [T | --auto] | upgrade --model M --photos DIR...`"""
 
 from __future__ import annotations
 
 import argparse
 
 from facenet.commands.common import emit_json
+from facenet.commands.gallery_args import index_text, progress_bar
 from facenet.commands.gallery_upgrade import add_arguments, run_upgrade
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gallery", help="manage a recognition gallery: list, show, rename, merge, remove, export, import, "
-                                       "stats, threshold, upgrade")
+                                       "stats, reindex, threshold, upgrade")
     p.add_argument("gallery", metavar="G", help="gallery file (SQLite) or postgresql:// URL")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -24,7 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     ops = _Ops()
     ops.add_parser("list", help="the enrolled people with their face counts")
-    ops.add_parser("stats", help="sizes, the model, the identification threshold and where it comes from")
+    ops.add_parser("stats", help="sizes, the model, the identification threshold and where it comes from, the index")
+    ops.add_parser("reindex", help="rebuild the search index with the current settings (an index made with other "
+                                   "settings is otherwise used as it is)")
     s = ops.add_parser("show", help="one person's faces")
     s.add_argument("name")
     s = ops.add_parser("rename", help="rename a person")
@@ -66,12 +69,17 @@ def run(args: argparse.Namespace) -> int:
             text = "\n".join(f"{r['name']}\t{r['faces']} face(s)" for r in rows) or "(empty gallery)"
         elif op == "stats":
             out = g.stats()
-            text = "\n".join(f"{k:18s} {v}" for k, v in out.items() if k not in ("verification", "faces_by_model"))
+            text = "\n".join(f"{k:18s} {v}" for k, v in out.items() if k not in ("verification", "faces_by_model", "index"))
             text += "".join(f"\nfaces by {m['model']:9s}  {m['faces']}" for m in out["faces_by_model"])
+            text += "\n" + index_text(out["index"], args.gallery)
             if out["verification"]:
                 v = out["verification"]
                 text += (f"\nverification       {v['threshold']:.4f} (FAR {100 * v['far']:.2f}% on {v.get('source', '?')}; "
                          "`facenet verify --gallery` uses it)")
+        elif op == "reindex":
+            with progress_bar("reindex", enabled=not args.json) as progress:
+                out = {"index": g.reindex(progress)}
+            text = index_text(out["index"], args.gallery).replace("index  ", "rebuilt", 1)
         elif op == "show":
             faces = g.faces(args.name)
             out = {"name": args.name, "faces": [{"face_id": f.face_id, "photo_sha256": f.photo_sha256, "source": f.source,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 DEFAULT_GALLERY_NAME = "default.gallery"
 
@@ -53,3 +54,39 @@ def is_url(location: str) -> bool:
 
 def describe(location: str) -> str:
     return location if is_url(location) else str(Path(location))
+
+
+def index_text(info: dict[str, Any] | None, location: str) -> str:
+    """`gallery stats`' lines about the search index (FaceIndex.describe()); None: PostgreSQL's."""
+    if info is None:
+        return "index              pgvector HNSW (kept by the server)"
+    graph = "" if info["kind"] == "exact" else f", M {info['m']}, efConstruction {info['ef_construction']}"
+    text = (f"index              {info['kind']}{graph}: {info['faces']} faces"
+            + (f" ({info['removed']} removed, masked)" if info["removed"] else "")
+            + (", the current settings" if info["current"] else ""))
+    if not info["current"]:
+        want = info["current_settings"]
+        wanted = want["kind"] + ("" if want["kind"] == "exact" else f", M {want['m']}, efConstruction {want['ef_construction']}")
+        text += (f"\nindex settings     not the current ones ({wanted}); it still answers. Rebuild it with: "
+                 f"facenet gallery {location} reindex")
+    return text
+
+
+@contextmanager
+def progress_bar(desc: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A callback ``progress(done, total)`` drawing a tqdm bar on stderr (nothing when not ``enabled``)."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="face", disable=not enabled)
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()

@@ -266,7 +266,7 @@ class FaceIndex:
             if st.generation == before and after in (before, before + 1):
                 new = follow_change(st, removed, dict(relabel or {}), after)
             if new is not None:
-                why = self._rebuild_reason(new.kind, new.n_removed, len(new.ids), new.n_live)
+                why = self._rebuild_reason(new.n_removed, len(new.ids), st.n_live, new.n_live)
                 if why is None or store is None:
                     self._state, self.unsaved = new, self.unsaved or after != before
                     return True
@@ -296,9 +296,7 @@ class FaceIndex:
             elif plan is not None:
                 n_live = st.n_live - len(plan.removed) + len(plan.add)
                 done = why
-                why = self._rebuild_reason(st.kind, st.n_removed + len(plan.removed), len(st.ids) + len(plan.add), n_live)
-                if self._crosses(st.n_live, n_live):
-                    why = f"the gallery crossed the exact-search threshold ({self.options.exact_threshold} faces)"
+                why = self._rebuild_reason(st.n_removed + len(plan.removed), len(st.ids) + len(plan.add), st.n_live, n_live)
                 if why is None:
                     self._state = index_sync.apply(st, plan, ids, emb, generation)
                     self.followed, self.unsaved = f"caught up with the gallery: {done}", True
@@ -329,14 +327,15 @@ class FaceIndex:
         return (self.options.kind_for(n_before, self.quantize) == "exact") != \
             (self.options.kind_for(n_after, self.quantize) == "exact")
 
-    def _rebuild_reason(self, kind: str, n_removed: int, n_positions: int, n_live: int) -> str | None:
-        """Why a followed index should be rebuilt: too many removed faces, or a graph under the
-        exact threshold (an exact index of that size builds at once). None: keep it."""
+    def _rebuild_reason(self, n_removed: int, n_positions: int, n_before: int, n_after: int) -> str | None:
+        """Why a change taking the index from n_before to n_after live faces (n_removed of its
+        n_positions masked) should rebuild it: removed faces past the share, or the exact-search
+        threshold crossed (either way). None: follow it."""
         share = n_removed / max(n_positions, 1)
         if share > self.options.max_removed_share:
             return f"removed faces passed {self.options.max_removed_share:.0%} of the index ({share:.1%})"
-        if kind != "exact" and self.options.kind_for(n_live, self.quantize) == "exact":
-            return f"fewer faces than the exact-search threshold ({self.options.exact_threshold})"
+        if self._crosses(n_before, n_after):
+            return f"the gallery crossed the exact-search threshold ({self.options.exact_threshold} faces)"
         return None
 
     def _rebuild(self, store: GalleryStore, reason: str | None, read: tuple[Any, ...] | None = None,
