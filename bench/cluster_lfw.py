@@ -3,6 +3,7 @@
     .venv/bin/python bench/cluster_lfw.py calibrate --write src/facenet/cluster   # the shipped settings
     .venv/bin/python bench/cluster_lfw.py calibrate --check   # exit 1 unless the shipped file is reproduced
     .venv/bin/python bench/cluster_lfw.py lfw                 # every method side by side on LFW (make bench-cluster)
+    .venv/bin/python bench/cluster_lfw.py lfw --graph-setting fixed --skip agglomerative kmeans dbscan hdbscan
     .venv/bin/python bench/cluster_lfw.py time                # the graph method's clustering seconds on LFW, no scores
 
 Embeddings: bench/identify_lfw.py's caches (its helpers in bench/identify_common.py) (``FacePipeline("yunet", "sface")``, the plain crop and
@@ -18,13 +19,20 @@ people per draw, ~70 % of them alone. The draws have no large identity (at most 
 an identity has), LFW has several (530 photos of one man): so the full 6,130-photo set (21 photos a
 person, dense) is the second regime. Every setting maximises the mean of the two regimes'
 (pairwise F1 + BCubed F) / 2 (draws averaged first); ties go to the smaller threshold.
-graph ships a fixed threshold (average or components, then the k of the k-NN graph). The
-size-aware average linkage (``threshold`` x ``pair_fpir`` x ``size_power``, ``PAIR_FPIRS`` /
+graph's fixed threshold is chosen first (average or components, then the k of the k-NN graph).
+The size-aware average linkage (``threshold`` x ``pair_fpir`` x ``size_power``, ``PAIR_FPIRS`` /
 ``SIZE_POWERS`` / ``SIZE_GRID``, then its k) is calibrated too and stored as the opt-in
 ``size_aware`` entry: its limit for two single faces follows the number of faces through the
 gallery's CelebA impostor model, so one ``pair_fpir`` serves CelebA's ~600-photo draws and its
-6,130-photo set alike, where a fixed threshold's best value drifts with the collection size. It
-wins on CelebA but is not the default (bench/cluster_RESULTS.md: 1M-face time and precision).
+6,130-photo set alike, where a fixed threshold's best value drifts with the collection size. Its
+many-pairs limit T (1.36) is looser than the fixed threshold, which cost precision at 1M synthetic
+faces (bench/cluster_RESULTS.md). So a third rule, ``size_capped``, caps every merge limit at
+the fixed threshold: min(t_fixed, T + (s(N) - T)(n_a n_b)^-p) (``size_limit`` = T over
+``SIZE_GRID`` x ``PAIR_FPIRS`` x ``SIZE_POWERS``, on the fixed rule's k-NN graph): large
+clusters merge as with the fixed rule, and the size term only tightens merges of small ones.
+``DEFAULT_GRAPH_RULE`` (set after the 1M synthetic check, never from LFW) makes it the graph
+default when its objective beats the fixed threshold's; the other rules are stored beside it
+(``fixed``, ``size_aware``, or ``size_capped`` when it is not the default).
 
 LFW (``lfw``): all 13,233 images, the primary face of each (images where no face is found keep
 the pipeline's centre-crop embedding and are clustered like any other; their number is printed).
@@ -58,8 +66,13 @@ PAIR_FPIRS = (0.003, 0.01, 0.03, 0.1, 0.3)  # size-aware average linkage: the si
 SIZE_POWERS = (0.5, 1.0, 2.0)  # ... and how fast the limit moves to the threshold with the pairs between two clusters
 SIZE_GRID = [t for t in GRID if 1.2 <= t <= 1.5]  # its threshold (the many-pairs limit)
 NEIGHBORS = (16, 32, 64)
+#: The rule the graph default uses when it wins on CelebA: "size_capped" (the size-aware limit capped
+#: at the fixed threshold) or "fixed". Set after the 1M-synthetic budget check (bench/cluster_RESULTS.md,
+#: Session 3), never from LFW.
+DEFAULT_GRAPH_RULE = "size_capped"
 DENSITY_MIN_SAMPLES = (1, 2, 3)
 MODELS = {"sface": "plain", "sface+flip": "flip"}
+GRAPH_KEYS = ("threshold", "neighbors", "partition", "pair_fpir", "size_power", "size_limit")
 SOURCE = "calibrated on CelebA-wild (no LFW identities; LFW-shaped draws and the full set)"
 
 
@@ -134,10 +147,12 @@ def _density(method: str, **opts: Any) -> Any:
 
 
 def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], model: str) -> dict[str, Any]:
-    """graph: the shipped setting is a fixed threshold (average or components partition, then the
-    k of the k-NN graph at the best). The size-aware average linkage (threshold x pair_fpir x
-    size_power, then its k) is calibrated too and stored under ``size_aware``, opt-in only (see
-    bench/cluster_RESULTS.md: at 1M synthetic faces it is slower and less precise)."""
+    """graph: a fixed threshold (average or components partition, then the k of the k-NN graph at
+    the best); the size-aware average linkage (threshold x pair_fpir x size_power, then its k),
+    stored under ``size_aware``, opt-in only (bench/cluster_RESULTS.md: at 1M synthetic faces it
+    is slower and less precise); and the size-aware limit capped at the fixed threshold
+    (size_limit x pair_fpir x size_power, the fixed rule's k), the default when
+    ``DEFAULT_GRAPH_RULE`` says so and it beats the fixed threshold's objective."""
     def with_k(rows: list[tuple[dict[str, Any], dict[str, float]]]) -> tuple[dict[str, Any], dict[str, float]]:
         opt, _ = best(rows)
         for k in NEIGHBORS:  # the k of the k-NN graph, at the chosen partition and threshold
@@ -157,7 +172,21 @@ def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
                 sized.append((o, score(x, labels, sets, _api(method="graph", model=model, **o))))
     sopt, ssc = with_k(sized)
     print(f"  graph, size-aware (opt-in): {sopt} {ssc}", file=sys.stderr)
-    return {**opt, "celeba": sc, "size_aware": {**sopt, "celeba": ssc}}
+    # the size-aware limit capped at the fixed rule's threshold: min(t_fixed, T + (s(N) - T)(n_a n_b)^-p),
+    # T (size_limit) over the same grid, so it only tightens merges of small clusters; on the fixed rule's graph
+    capped: list[tuple[dict[str, Any], dict[str, float]]] = []
+    for pw in SIZE_POWERS:
+        for f in PAIR_FPIRS:
+            for t in SIZE_GRID:
+                o = {"threshold": opt["threshold"], "neighbors": opt["neighbors"], "partition": "average", "pair_fpir": f,
+                     "size_power": pw, "size_limit": t}
+                capped.append((o, score(x, labels, sets, _api(method="graph", model=model, **o))))
+    copt, csc = best(capped)  # the fixed rule's k: its graph, and its time at 1M faces
+    print(f"  graph, size-aware capped at {opt['threshold']}: {copt} {csc}", file=sys.stderr)
+    fixed = {**opt, "celeba": sc}
+    if DEFAULT_GRAPH_RULE == "size_capped" and csc["objective"] > sc["objective"]:
+        return {**copt, "celeba": csc, "rule": "size_capped", "fixed": fixed, "size_aware": {**sopt, "celeba": ssc}}
+    return {**fixed, "rule": "fixed", "size_capped": {**copt, "celeba": csc}, "size_aware": {**sopt, "celeba": ssc}}
 
 
 def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], model: str) -> dict[str, Any]:
@@ -189,7 +218,10 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
                   "objective": "mean of two regimes' (pairwise F1 + BCubed F) / 2: averaged over the LFW-shaped draws, and the full set",
                   "grid": [GRID[0], GRID[-1], 0.02],
                   "size_aware_grid": {"threshold": [SIZE_GRID[0], SIZE_GRID[-1], 0.02], "pair_fpir": list(PAIR_FPIRS),
-                                      "size_power": list(SIZE_POWERS)}},
+                                      "size_power": list(SIZE_POWERS)},
+                  "size_capped_grid": {"size_limit": [SIZE_GRID[0], SIZE_GRID[-1], 0.02], "pair_fpir": list(PAIR_FPIRS),
+                                       "size_power": list(SIZE_POWERS), "threshold": "the fixed rule's"},
+                  "graph_default": f"{DEFAULT_GRAPH_RULE} if its objective beats the fixed threshold's, else fixed"},
         "models": {}}
     for model, emb in MODELS.items():
         t0 = time.perf_counter()
@@ -212,6 +244,11 @@ def lfw(args: argparse.Namespace) -> dict[str, Any]:
             if method in args.skip:
                 continue
             kw: dict[str, Any] = {"method": method, "model": model}
+            if method == "graph" and args.graph_setting:  # a stored setting other than the default (e.g. "fixed")
+                from facenet.cluster.threshold import default_options
+
+                entry = default_options(model, "graph")[args.graph_setting]
+                kw.update({kk: v for kk, v in entry.items() if kk in GRAPH_KEYS})
             if method == "kmeans":
                 kw["k"] = k_graph
             r = cluster_embeddings(x, **kw)
@@ -272,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--write", type=Path, help="calibrate: folder to write cluster_thresholds.json into")
     ap.add_argument("--check", action="store_true", help="calibrate: exit 1 unless the shipped file is reproduced")
+    ap.add_argument("--graph-setting", help="lfw: score graph at this stored entry of the shipped graph setting "
+                    "(fixed, size_aware, size_capped) instead of the default")
     ap.add_argument("--skip", nargs="*", default=[], help="lfw: methods to leave out")
     ap.add_argument("--repeat", type=int, default=5, help="time: runs per model")
     args = ap.parse_args(argv)

@@ -8,7 +8,8 @@ photo), generated in chunks. Photos: most faces are alone in their photo, but ``
 faces (default 15 %) are put two or three to a photo with faces of *different* people (a group
 photo), so the cannot-link rule is exercised at scale; the generating identities never share a
 photo, so a correct clustering loses nothing by obeying it. Clustering runs once with the shipped
-SFace graph setting (``cluster_embeddings(x, groups)``, nothing set by hand); reported: seconds
+SFace graph setting (``cluster_embeddings(x, groups)``, nothing set by hand; ``--options`` runs a
+setting under consideration instead); reported: seconds
 (k-NN graph + partition, generation excluded; wall clock and the process's CPU seconds, since a
 shared machine's wall clock says little), peak RSS of the process, pairwise and BCubed
 P/R/F against the generating identities, clusters found against true, cannot-link violations
@@ -73,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("out/cluster"))
+    ap.add_argument("--options", type=json.loads, default={},
+                    help="JSON of cluster_embeddings graph options to use instead of the shipped ones (e.g. a setting "
+                         "under consideration: threshold, neighbors, pair_fpir, size_power, size_limit)")
+    ap.add_argument("--tag", default="", help="suffix of the result file (cluster_scale_N[_TAG].json)")
     ap.add_argument("--embeddings", help="NPZ with labels/plain(/face_found) of LFW (default: OUT/lfw_sface_plain.npz, made once)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{n_multi:,} faces in {int((photo_size > 1).sum()):,} photos of 2-3 people; generated in {gen:.0f} s", file=sys.stderr)
     load_before = os.getloadavg()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    r = cluster_embeddings(x, groups, method="graph", progress=True)
+    r = cluster_embeddings(x, groups, method="graph", progress=True, **args.options)
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     load_after = os.getloadavg()
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)  # the machine is shared: CPU seconds too
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
            "pairwise": [round(v, 4) for v in (pp, pr, pf)], "bcubed": [round(v, 4) for v in (bp, br, bf)],
            "clusters": r.n_clusters, "cannot_link_violations": int(has_conflicts(r.labels, groups).sum()),
            "threads": os.environ.get("OMP_NUM_THREADS"), "load_average_before": load_before, "load_average_after": load_after}
-    (args.out / f"cluster_scale_{args.n}.json").write_text(json.dumps(res, indent=2) + "\n")
+    (args.out / f"cluster_scale_{args.n}{'_' + args.tag if args.tag else ''}.json").write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
     return 0
 

@@ -142,3 +142,87 @@ def test_size_aware_average_joins_large_clusters_before_single_faces():
     assert len(set(plain_loose[:10].tolist())) == 1 and plain_loose[10] == plain_loose[11]  # lone faces joined
     assert len(set(sized[:10].tolist())) == 1 and sized[10] != sized[11]  # 25 pairs: 1.3 - 0.3 / 25; one pair: 1.0
     assert not set(sized[10:].tolist()) & set(sized[:10].tolist())
+
+
+def test_capped_merge_limit_against_the_formula_by_hand():
+    # t = min(cap, T + (s - T) (n_a n_b)^-p), T 1.4, s 1.0, cap 1.28, p 1: 1x1 -> 1.0; 1x2 -> 1.2;
+    # 1x3 -> 1.4 - 0.4 / 3 = 1.2667; 2x2 -> 1.3 -> capped 1.28; 10x10 -> 1.396 -> 1.28
+    got = graph.merge_limit(1.4, 1.0, 1.0, np.array([1, 1, 1, 2, 10]), np.array([1, 2, 3, 2, 10]), cap=1.28)
+    assert np.allclose(got, [1.0, 1.2, 1.4 - 0.4 / 3, 1.28, 1.28])
+    # T under the cap: the cap never binds, the plain size-aware limit is returned
+    assert np.allclose(graph.merge_limit(1.2, 0.9, 1.0, np.array([1, 3]), np.array([1, 3]), cap=1.28), [0.9, 1.2 - 0.3 / 9])
+    assert np.allclose(graph.merge_limit(1.3, None, 1.0, np.array([1, 5]), np.array([1, 5]), cap=1.1), 1.1)
+
+
+def test_capped_merge_limit_matches_a_loop():
+    rng = np.random.default_rng(7)
+    sa, sb = rng.integers(1, 50, 200), rng.integers(1, 50, 200)
+    for t, s, p, cap in ((1.4, 0.8, 1.0, 1.28), (1.36, 0.6, 0.5, 1.28), (1.2, 0.9, 2.0, 1.28), (1.5, 1.0, 1.0, 1.0)):
+        want = [min(cap, t + (s - t) / (float(a) * float(b)) ** p) for a, b in zip(sa, sb)]
+        got = graph.merge_limit(t, s, p, sa, sb, cap=cap)
+        assert np.allclose(got, want) and np.all(got <= cap)
+
+
+def _final_margins_ok(labels, x, groups, threshold, single, power, cap):
+    """Brute force: no two final clusters that share no photo are under their merge limit (the
+    average over every pair computed directly), so the capped partition stopped where it must."""
+    ids = np.unique(labels)
+    d = _sq(x)
+    for u in ids:
+        for v in ids[ids > u]:
+            a, b = np.flatnonzero(labels == u), np.flatnonzero(labels == v)
+            if set(groups[a].tolist()) & set(groups[b].tolist()):
+                continue
+            lim = graph.merge_limit(threshold, single, power, np.array([len(a)]), np.array([len(b)]), cap=cap)[0]
+            if d[np.ix_(a, b)].mean() < lim - 1e-9:
+                return False
+    return True
+
+
+def test_capped_size_aware_average_stops_where_brute_force_says_and_keeps_cannot_link():
+    rng = np.random.default_rng(8)
+    for trial in range(4):
+        x, _ = _people(rng, n_people=5, per=4, spread=0.35)
+        n = len(x)
+        groups = np.arange(n)
+        groups[[1, 2]] = 1  # two faces of person 0 in one photo
+        groups[[5, 13]] = 5  # faces of two people in one photo
+        i, j, d = graph.knn_edges(*graph.knn(x, n - 1))
+        for t, s, cap in ((1.4, 0.7, 1.0), (1.0, 0.5, 1.2), (1.3, 0.9, 0.8)):
+            got = graph.average(n, i, j, d, t, groups, x, single=s, power=1.0, cap=cap)
+            assert not has_conflicts(got, groups).any()
+            assert got[1] != got[2]
+            assert _final_margins_ok(got, x, groups, t, s, 1.0, cap), (trial, t, s, cap)
+            # every cluster's own pairs: a merge is never made above the cap, so a two-face
+            # cluster's one distance is under it
+            for u in np.unique(got):
+                m = np.flatnonzero(got == u)
+                if len(m) == 2:
+                    assert _sq(x)[m[0], m[1]] < cap
+
+
+def test_cap_at_the_threshold_with_single_at_the_threshold_is_scipy_average_linkage():
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(9)
+    for t in (0.4, 0.8):
+        x, _ = _people(rng, n_people=5, per=4, spread=0.35)
+        n = len(x)
+        i, j, d = graph.knn_edges(*graph.knn(x, n - 1))
+        got = graph.average(n, i, j, d, 1.5, np.arange(n), x, single=t, cap=t)  # every limit is min(t, >= t) = t
+        want = fcluster(linkage(pdist(x.astype(np.float64), "sqeuclidean"), "average"), t, "distance")
+        assert _same_partition(got, want)
+
+
+def test_cap_keeps_large_clusters_from_merging_looser_than_it():
+    x = _two_tight_halves_and_two_singles()  # halves ~1.2 apart on average, lone faces ~1.2 apart
+    n = len(x)
+    i, j, d = graph.knn_edges(*graph.knn(x, n - 1))
+    g = np.arange(n)
+    loose = graph.average(n, i, j, d, 1.4, g, x, single=1.0, cap=1.3)  # halves: min(1.3, 1.4 - 0.4 / 25) > 1.2
+    assert len(set(loose[:10].tolist())) == 1 and loose[10] != loose[11]
+    tight = graph.average(n, i, j, d, 1.4, g, x, single=1.0, cap=1.1)  # no limit over 1.1: halves stay apart
+    assert len(set(tight[:10].tolist())) == 2 and tight[10] != tight[11]
+    assert np.array_equal(graph.average(n, i, j, d, 1.4, g, x, single=1.0, cap=4.0),
+                          graph.average(n, i, j, d, 1.4, g, x, single=1.0))  # a cap over every limit changes nothing

@@ -114,7 +114,13 @@ def test_size_aware_graph_is_opt_in_and_its_single_limit_falls_with_the_collecti
     from facenet.cluster.methods import single_threshold
 
     x, who = _people(2, dim=128)
-    assert "single_threshold" not in cluster_embeddings(x).options  # the default: a fixed threshold
+    default = methods.default_options("sface", "graph")
+    if default.get("rule", "fixed") == "fixed":
+        assert "single_threshold" not in cluster_embeddings(x).options  # the default: a fixed threshold
+    else:  # the default: the size-aware limit capped at the fixed threshold
+        r = cluster_embeddings(x)
+        assert r.threshold == default["fixed"]["threshold"] and r.options["size_limit"] == default["size_limit"]
+        assert r.options["single_threshold"] <= r.threshold
     sa = methods.default_options("sface", "graph")["size_aware"]  # the shipped opt-in calibration
     r = cluster_embeddings(x, **{k: sa[k] for k in ("threshold", "neighbors", "pair_fpir", "size_power")})
     assert r.options["pair_fpir"] == sa["pair_fpir"] and r.options["size_power"] == sa["size_power"]
@@ -132,3 +138,22 @@ def test_size_aware_graph_is_opt_in_and_its_single_limit_falls_with_the_collecti
         cluster_embeddings(x, threshold=0.8, pair_fpir=0.03, model="nns2")
     with pytest.raises(ValueError, match="pair_fpir"):
         cluster_embeddings(x, threshold=0.8, pair_fpir=1.5)
+
+
+def test_size_limit_over_the_threshold_is_capped_by_it_and_is_checked():
+    from facenet.cluster import graph
+
+    x, who = _people(2, dim=128)
+    r = cluster_embeddings(x, threshold=0.8, pair_fpir=0.03, size_limit=1.4)
+    assert r.options["size_limit"] == 1.4 and r.threshold == 0.8 and r.options["single_threshold"] <= 0.8
+    assert _same_partition(r.labels, who)
+    # the same as the partition called directly with T = 1.4 and the cap at the threshold
+    n = len(x)
+    i, j, d = graph.knn_edges(*graph.knn(x, r.options["neighbors"]))
+    want = graph.average(n, i, j, d, 1.4, np.arange(n), x, single=r.options["single_threshold"], cap=0.8)
+    assert _same_partition(r.labels, want)
+    assert "size_limit" not in cluster_embeddings(x, threshold=0.8, size_limit=1.4).options  # no size term: plain
+    tiny = cluster_embeddings(x, threshold=1e-6, pair_fpir=0.03, size_limit=1.4)  # every limit under ~0: no merge
+    assert tiny.n_clusters == len(x)
+    with pytest.raises(ValueError, match="size_limit"):
+        cluster_embeddings(x, threshold=0.8, pair_fpir=0.03, size_limit=5.0)

@@ -23,8 +23,9 @@ Partitions of the graph (every one refuses to put two faces of one photo togethe
   limit that moves from ``single`` (two single faces) to ``threshold`` (many pairs) as n_a n_b
   grows; ``single`` comes from the gallery's impostor model at the number of faces clustered
   (:func:`facenet.cluster.methods.single_threshold`): a face has more strangers to be confused
-  with in a larger collection. (It wins on CelebA-wild but is not the default:
-  bench/cluster_RESULTS.md.)
+  with in a larger collection. With a ``cap`` (the fixed rule's threshold) no merge limit is
+  looser than the fixed rule's, so the size term only tightens merges of small clusters
+  (bench/cluster_RESULTS.md, Session 3; the uncapped rule is opt-in).
   No pinned library does this: SciPy and scikit-learn need the full distance matrix
   (scikit-learn's ``connectivity`` graph restricts merges but still cannot take a threshold on the
   average at this size, nor cannot-links), and graph libraries with Leiden/Louvain (igraph,
@@ -110,26 +111,32 @@ def components(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: f
     return constrained_union(n, i[keep], j[keep], d[keep], groups)
 
 
-def merge_limit(threshold: float, single: float | None, power: float, size_a: np.ndarray, size_b: np.ndarray) -> np.ndarray:
-    """The size-aware merge threshold t(n_a, n_b) = threshold + (single - threshold) (n_a n_b)^-power.
+def merge_limit(threshold: float, single: float | None, power: float, size_a: np.ndarray, size_b: np.ndarray,
+                cap: float | None = None) -> np.ndarray:
+    """The size-aware merge threshold t(n_a, n_b) = min(cap, threshold + (single - threshold) (n_a n_b)^-power).
 
     Two single faces must come under ``single`` (one noisy distance); two clusters with many
     pairs between them under a value that tends to ``threshold`` (their average over n_a n_b
-    pairs is far less noisy). ``single`` None: ``threshold`` for every merge. Returns an array
-    shaped like ``size_a``."""
+    pairs is far less noisy). ``cap`` (None: no cap): no merge limit is ever looser than it, so
+    with ``cap`` the fixed rule's threshold the size term can only tighten merges (those of small
+    clusters), never loosen those of large ones. ``single`` None: ``threshold`` (capped) for
+    every merge. Returns an array shaped like ``size_a``."""
     size_a = np.asarray(size_a, np.float64)
     if single is None:
-        return np.full(size_a.shape, float(threshold))
-    return threshold + (single - threshold) * (size_a * np.asarray(size_b, np.float64)) ** (-power)
+        t = np.full(size_a.shape, float(threshold))
+    else:
+        t = threshold + (single - threshold) * (size_a * np.asarray(size_b, np.float64)) ** (-power)
+    return t if cap is None else np.minimum(t, float(cap))
 
 
 def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: float, groups: np.ndarray,
-            embeddings: np.ndarray, *, single: float | None = None, power: float = 1.0) -> np.ndarray:
+            embeddings: np.ndarray, *, single: float | None = None, power: float = 1.0, cap: float | None = None) -> np.ndarray:
     """Average linkage between k-NN-adjacent clusters, with cannot-link (module docstring). (N,) labels.
 
     Two clusters A, B merge when their average distance is under the merge limit: ``threshold``
     (``single`` None: plain average linkage cut at ``threshold``), or the size-aware
-    :func:`merge_limit` from ``single`` (two single faces) to ``threshold`` (many pairs).
+    :func:`merge_limit` from ``single`` (two single faces) to ``threshold`` (many pairs), never
+    looser than ``cap`` (None: no cap).
 
     The average squared-L2 distance between two sets of unit vectors is exact from their sums:
     mean_{a in A, b in B} |a - b|^2 = 2 - 2 (sum A . sum B) / (|A| |B|), so every merge is tested
@@ -147,6 +154,8 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
     it, and that part has its own edges. A pair under the largest limit but over its own waits:
     it is measured again when one of its clusters grows."""
     top = float(threshold if single is None else max(threshold, single))
+    if cap is not None:
+        top = min(top, float(cap))
     keep = d < top
     total = embeddings.astype(np.float64)  # row c: the vector sum of cluster c (c: the id of one member)
     size = np.ones(n, np.float64)
@@ -156,7 +165,7 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
     # candidate cluster pairs (a < b), their averages and margins (average - limit): the ready
     # ones (margin < 0) and the waiting ones, which only a merge of one of their clusters changes
     a, b, avg = i[keep], j[keep], d[keep].astype(np.float64)
-    margin = avg - merge_limit(threshold, single, power, size[a], size[b])
+    margin = avg - merge_limit(threshold, single, power, size[a], size[b], cap)
     w = margin >= 0
     wa, wb, wavg = a[w], b[w], avg[w]
     a, b, avg, margin = a[~w], b[~w], avg[~w], margin[~w]
@@ -210,7 +219,7 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
             tavg[r] = 2.0 - 2.0 * np.einsum("ij,ij->i", total[ta[r]], total[tb[r]]) / (size[ta[r]] * size[tb[r]])
         live = tavg < top
         ta, tb, tavg = ta[live], tb[live], tavg[live]
-        tm = tavg - merge_limit(threshold, single, power, size[ta], size[tb])
+        tm = tavg - merge_limit(threshold, single, power, size[ta], size[tb], cap)
         tw = tm >= 0
         wa, wb, wavg = np.concatenate([wa, ta[tw]]), np.concatenate([wb, tb[tw]]), np.concatenate([wavg, tavg[tw]])
         a = np.concatenate([a[stay], ta[~tw]])

@@ -6,8 +6,9 @@ Methods (distances are squared L2 between unit embeddings, 0..4):
   (:mod:`facenet.cluster.graph`: graph-restricted average linkage, single linkage, or Chinese
   whispers), each refusing to join two faces of one photo. Opt-in (``pair_fpir``), average
   linkage with a size-aware cut (:func:`facenet.cluster.graph.merge_limit`): two clusters merge
-  when their average distance is under ``threshold + (single - threshold) (n_a n_b)^-size_power``,
-  with ``single`` = :func:`single_threshold` (the gallery's impostor model at the number of faces
+  when their average distance is under ``threshold + (single - threshold) (n_a n_b)^-size_power``
+  (or, with ``size_limit`` T, ``min(threshold, T + (single - T) (n_a n_b)^-size_power)``: the
+  size term then only tightens merges of small clusters), with ``single`` = :func:`single_threshold` (the gallery's impostor model at the number of faces
   N, solved for ``pair_fpir``: the limit for two single faces falls as N grows); its CelebA
   calibration is the shipped graph entry's ``size_aware`` (not the default).
 * ``agglomerative``: SciPy's average linkage (``scipy.cluster.hierarchy.linkage`` on the condensed
@@ -107,7 +108,8 @@ def finish_labels(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
 def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "graph", threshold: float | None = None,
                        k: int | None = None, min_size: int = 1, model: str = "sface", seed: int = 0,
                        progress: bool = False, neighbors: int | None = None, partition: str | None = None,
-                       pair_fpir: float | None = None, size_power: float | None = None) -> ClusterResult:
+                       pair_fpir: float | None = None, size_power: float | None = None,
+                       size_limit: float | None = None) -> ClusterResult:
     """Cluster faces by person.
 
     embeddings: (N, D) float32 unit norm (re-normalised here). groups: (N,) int photo id per face
@@ -118,7 +120,12 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
     the k-NN graph, and one of :data:`facenet.cluster.graph.PARTITIONS`); None = calibrated.
     pair_fpir / size_power: graph ``average`` only, the size-aware merge limit (module docstring),
     off when ``pair_fpir`` is None; size_power None: the calibrated one with no threshold given,
-    else 1. A calibrated setting with ``pair_fpir`` (none ships) turns it on by itself.
+    else 1. size_limit: the size-aware limit's value for many pairs (the T of
+    :func:`facenet.cluster.graph.merge_limit`; None: ``threshold``, or the calibrated one with no
+    threshold given); ``threshold`` caps every merge limit, so with size_limit over it the
+    size term only tightens merges of small clusters, and clusters with many pairs between them
+    merge under ``threshold`` as with the fixed rule. A calibrated setting with ``pair_fpir``
+    turns the size-aware limit on by itself.
     Returns a :class:`ClusterResult`. Raises ValueError on bad parameters, :class:`TooLargeError`
     when an O(N^2) method gets more faces than ``LIMITS`` allows,
     :class:`~facenet.errors.UncalibratedError` when no threshold is given and none is shipped.
@@ -175,15 +182,23 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
             pair_fpir = opts.get("pair_fpir")
         if size_power is None:
             size_power = opts.get("size_power", 1.0) if calibrated else 1.0
+        if size_limit is None and calibrated:
+            size_limit = opts.get("size_limit")
         single = None
         if pair_fpir is not None and partition == "average":
             pair_fpir = check_scalar(pair_fpir, "pair_fpir", float, min_val=0.0, max_val=1.0, include="neither", owner=owner)
             size_power = check_scalar(size_power, "size_power", float, min_val=0.0, include="neither", owner=owner)
             single = single_threshold(model, n, pair_fpir, threshold)
-        labels = _graph(x, g, threshold, neighbors, partition, seed, progress, single, float(size_power))
+            size_limit = check_scalar(size_limit, "size_limit", float, min_val=0.0, max_val=4.0, include="right", owner=owner,
+                                      allow_none=True)
+        else:
+            size_limit = None
+        labels = _graph(x, g, threshold, neighbors, partition, seed, progress, single, float(size_power), size_limit)
         opts = {"neighbors": neighbors, "partition": partition}
         if single is not None:
             opts.update(pair_fpir=pair_fpir, size_power=size_power, single_threshold=round(single, 6))
+            if size_limit is not None:
+                opts["size_limit"] = size_limit
     else:
         labels, opts = _library(method, x, g, threshold, k, opts, seed)
     labels = finish_labels(labels, min_size)
@@ -208,7 +223,7 @@ def single_threshold(model: str, n: int, pair_fpir: float, threshold: float) -> 
 
 
 def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, partition: str, seed: int,
-           progress: bool, single: float | None = None, power: float = 1.0) -> np.ndarray:
+           progress: bool, single: float | None = None, power: float = 1.0, size_limit: float | None = None) -> np.ndarray:
     from facenet.cluster import graph
 
     steps = ["k-NN graph", "edges", f"partition ({partition})"]
@@ -228,7 +243,10 @@ def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, parti
     if partition == "components":
         labels = graph.components(n, i, j, d, threshold, g)
     elif partition == "average":
-        labels = graph.average(n, i, j, d, threshold, g, x, single=single, power=power)
+        if size_limit is None:  # the size-aware limit (if any) tends to the threshold itself
+            labels = graph.average(n, i, j, d, threshold, g, x, single=single, power=power)
+        else:  # ... to size_limit, every limit capped at the threshold
+            labels = graph.average(n, i, j, d, size_limit, g, x, single=single, power=power, cap=threshold)
     else:
         labels = graph.whispers(n, i, j, d, threshold, g, x, seed=seed)
     if bar is not None:
