@@ -26,12 +26,10 @@ request (:meth:`FaceIndex.reindex`). A saved index (:mod:`facenet.gallery.index_
 whatever settings it was made with (:meth:`describe` says whether they are the current ones); a
 lost, corrupt or foreign file is rebuilt, never fatal.
 
-Threads: any number of threads may call :meth:`search` / :meth:`search_subjects` at once
-(concurrent FAISS searches on an index that is not being changed are safe); changes take a write
-lock that waits for running searches and holds new ones back (a rebuild is made outside it, then
-swapped in). Each search runs FAISS with ``threads`` OpenMP threads (set for the calling thread
-only, and restored); 1 by default: a single query gains nothing from more, and waking an OpenMP
-team costs more than the search itself (measured on exact search of 10k-100k faces).
+Threads: any number of threads may search at once; changes take a write lock that waits for
+running searches (a rebuild is made outside it, then swapped in). Each search runs ``threads``
+OpenMP threads (this thread's setting, restored); 1 by default: a single query gains nothing from
+more, and waking an OpenMP team costs more than the search (exact search of 10k-100k faces).
 """
 
 from __future__ import annotations
@@ -277,7 +275,7 @@ class FaceIndex:
                 self.sync(store)
         return False
 
-    def sync(self, store: GalleryStore) -> bool:
+    def sync(self, store: GalleryStore, _tries: int = 3) -> bool:
         """Catch up with ``store``'s faces (writes this index did not follow: other processes, a
         file older than the gallery) without a rebuild where the difference is faces appended,
         removed or relabelled (:mod:`facenet.gallery.index_sync`); otherwise rebuild. Reads every
@@ -291,8 +289,9 @@ class FaceIndex:
             st = self._state
             plan, why = index_sync.plan(st, ids, emb, names)
         with self._lock.write():
-            if plan is not None and self._state is not st:
-                why = "the index changed while it was compared"
+            moved_on = self._state is not st  # another thread's own follow landed meanwhile
+            if plan is not None and moved_on:
+                why = "the index kept changing while it was compared"
             elif plan is not None:
                 n_live = st.n_live - len(plan.removed) + len(plan.add)
                 done = why
@@ -301,6 +300,8 @@ class FaceIndex:
                     self._state = index_sync.apply(st, plan, ids, emb, generation)
                     self.followed, self.unsaved = f"caught up with the gallery: {done}", True
                     return True
+        if plan is not None and moved_on and _tries > 1:  # compare again
+            return self.sync(store, _tries - 1)
         self._rebuild(store, why, (generation, ids, emb, names))
         return True
 

@@ -45,6 +45,8 @@ class IndexState:
     counts: np.ndarray = field(init=False, repr=False)  # live faces per code
     selector: Any = field(init=False, repr=False)  # faiss.IDSelectorBitmap of the live positions, or None
     _bitmap: Any = field(init=False, repr=False)  # the bitmap's memory, kept alive with the selector
+    n_removed: int = field(init=False)  # masked positions
+    n_subjects: int = field(init=False)  # subjects with at least one live face
 
     def __post_init__(self) -> None:
         if self.removed is not None and not self.removed.any():
@@ -52,6 +54,8 @@ class IndexState:
         self.code_of = {n: i for i, n in enumerate(self.names)}
         live = self.codes if self.removed is None else self.codes[~self.removed]
         self.counts = np.bincount(live, minlength=len(self.names)).astype(np.int64)
+        self.n_removed = 0 if self.removed is None else int(self.removed.sum())
+        self.n_subjects = int(np.count_nonzero(self.counts))  # computed once: searches read it every call
         self.selector = self._bitmap = None
         if self.removed is not None:
             import faiss
@@ -60,17 +64,8 @@ class IndexState:
             self.selector = faiss.IDSelectorBitmap(len(self.ids), faiss.swig_ptr(self._bitmap))
 
     @property
-    def n_removed(self) -> int:
-        return 0 if self.removed is None else int(self.removed.sum())
-
-    @property
     def n_live(self) -> int:
         return len(self.ids) - self.n_removed
-
-    @property
-    def n_subjects(self) -> int:
-        """Subjects with at least one live face."""
-        return int(np.count_nonzero(self.counts))
 
     def live(self) -> np.ndarray:
         """(N,) bool: positions of faces still in the gallery."""
