@@ -295,7 +295,7 @@ class Gallery(GalleryThreshold):
 
     def remove_faces(self, face_ids: Sequence[int]) -> int:
         """Remove faces by id (unknown ids are ignored); the index masks them. Returns how many."""
-        ids = sorted({int(i) for i in face_ids})
+        ids = sorted(self.store.face_info(sorted({int(i) for i in face_ids})))  # the ones that exist
         before = self.store.generation()
         n = self.store.remove_faces(ids)
         self._follow(before, exact=n == len(ids), removed=ids)
