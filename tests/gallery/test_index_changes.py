@@ -234,3 +234,37 @@ def test_an_index_newer_than_the_gallery_is_rebuilt(tmp_path, builds):
     builds.clear()
     with open_gallery(path) as g:
         assert builds == [240] and "newer than the gallery" in g._index().rebuild_reason
+
+
+def test_random_changes_stay_exact(tmp_path, builds):
+    """Enrolments, removals, renames and merges in random order (names reused after they were
+    renamed away or merged): after every few, the index answers what brute force does."""
+    path = tmp_path / "g.gallery"
+    centres = make_gallery(path, n_people=40)
+    rng = np.random.default_rng(11)
+    builds.clear()
+    with open_gallery(path, IndexOptions(exact_threshold=100, m=16, ef_construction=64, ef_search=512,
+                                         max_removed_share=0.5)) as g:
+        for step in range(60):
+            names = [s.name for s in g.subjects() if s.n_faces]
+            op = rng.choice(["add", "add", "remove", "remove_face", "rename", "merge"])
+            a, b = rng.choice(names, 2, replace=False)
+            if op == "add":
+                who = a if rng.random() < 0.5 else f"n{step}"
+                g.add_embeddings(who, unit(rng.normal(size=(2, D))), IDENT)
+            elif op == "remove":
+                g.remove(a)
+            elif op == "remove_face":
+                g.remove_faces([g.faces(a)[0].face_id])
+            elif op == "rename":  # to a name that is gone (removed, merged or renamed away) when there is one
+                taken = {s.name for s in g.subjects()}
+                free = [f"p{i}" for i in range(40) if f"p{i}" not in taken]
+                g.rename(a, str(rng.choice(free)) if free else f"r{step}")
+            else:
+                g.merge(a, b)
+            if step % 10 == 9:
+                assert_exact(g, queries(centres), k=4)
+        assert builds == [], "every change was followed"
+    with open_gallery(path) as again:
+        assert again._index().source == "file" and again._index().followed is None
+        assert_exact(again, queries(centres), k=4)

@@ -41,7 +41,7 @@ class IndexState:
     removed: np.ndarray | None = None
     m: int | None = None
     ef_construction: int | None = None
-    code_of: dict[str, int] = field(init=False, repr=False)
+    code_of: dict[str, int] | None = field(default=None, repr=False)  # name -> code; None: made from names
     counts: np.ndarray = field(init=False, repr=False)  # live faces per code
     selector: Any = field(init=False, repr=False)  # faiss.IDSelectorBitmap of the live positions, or None
     _bitmap: Any = field(init=False, repr=False)  # the bitmap's memory, kept alive with the selector
@@ -51,7 +51,8 @@ class IndexState:
     def __post_init__(self) -> None:
         if self.removed is not None and not self.removed.any():
             self.removed = None
-        self.code_of = {n: i for i, n in enumerate(self.names)}
+        if self.code_of is None:  # (0.3 s at 400,000 names: passed on by the changes that keep or extend names)
+            self.code_of = {n: i for i, n in enumerate(self.names)}
         live = self.codes if self.removed is None else self.codes[~self.removed]
         self.counts = np.bincount(live, minlength=len(self.names)).astype(np.int64)
         self.n_removed = 0 if self.removed is None else int(self.removed.sum())
@@ -74,6 +75,8 @@ class IndexState:
     def replace(self, **changes: Any) -> "IndexState":
         """A new state sharing the FAISS index (what a follow publishes; readers keep the old one)."""
         keep = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        if "names" in changes and "code_of" not in changes:
+            keep["code_of"] = None
         return IndexState(**{**keep, **changes})
 
 
@@ -101,7 +104,7 @@ def build_state(ids: np.ndarray, emb: np.ndarray, subjects: Sequence[str], gener
         if progress is not None:
             progress(min(a + step, len(ids)), len(ids))
     graph = (None, None) if kind == "exact" else (options.m, options.ef_construction)
-    return IndexState(index, ids, codes, names, generation, kind, norms, None, *graph)
+    return IndexState(index, ids, codes, names, generation, kind, norms, None, *graph, code_of=code_of)
 
 
 def vectors(st: IndexState, a: int, b: int) -> np.ndarray:
@@ -139,18 +142,19 @@ def follow_change(st: IndexState, removed: Sequence[int], relabel: Mapping[str, 
         else:  # into an existing subject: its faces take that subject's code
             codes = codes.copy() if codes is st.codes else codes
             codes[codes == ca] = cb
-    return st.replace(codes=codes, names=names, removed=dead, generation=after)
+    return st.replace(codes=codes, names=names, removed=dead, generation=after, code_of=code_of)
 
 
 def appended(st: IndexState, ids: np.ndarray, emb: np.ndarray, subjects: Sequence[str] | np.ndarray,
               generation: int) -> IndexState:
     """``st`` with faces ``ids`` (ascending, beyond its last) appended to its FAISS index (in
     place: the caller holds the write lock). subjects: a name per face, or int32 codes."""
-    names = list(st.names)
+    names, code_of = st.names, st.code_of
     if isinstance(subjects, np.ndarray):
         codes = subjects.astype(np.int32)
     else:
-        code_of = dict(st.code_of)
+        if any(s not in code_of for s in subjects):
+            names, code_of = list(names), dict(code_of)
         for s in subjects:
             if s not in code_of:
                 code_of[s] = len(names)
@@ -160,5 +164,5 @@ def appended(st: IndexState, ids: np.ndarray, emb: np.ndarray, subjects: Sequenc
     st.index.add(np.ascontiguousarray(vectors))
     removed = None if st.removed is None else np.concatenate([st.removed, np.zeros(len(ids), bool)])
     return st.replace(ids=np.concatenate([st.ids, ids]), codes=np.concatenate([st.codes, codes]), names=names,
-                      removed=removed, generation=generation,
+                      code_of=code_of, removed=removed, generation=generation,
                       norms=None if norms is None else np.concatenate([st.norms, norms]))
