@@ -268,3 +268,24 @@ def test_random_changes_stay_exact(tmp_path, builds):
     with open_gallery(path) as again:
         assert again._index().source == "file" and again._index().followed is None
         assert_exact(again, queries(centres), k=4)
+
+
+def test_an_8bit_gallery_is_caught_up_too(tmp_path, builds):
+    """hnsw8 (the graph over the gallery's own 8-bit codes): another process's writes are caught
+    up by comparing the indexed codes with the stored ones, and removals are masked."""
+    path = tmp_path / "g8.gallery"
+    rng = np.random.default_rng(2)
+    x = unit(rng.normal(size=(150, D)))
+    store = SQLiteStore.create(path, IDENT, quantize="int8")
+    store.bulk_add((f"p{i // 2}", [NewFace(e)]) for i, e in enumerate(x))
+    FaceIndex.open(store, index_path_for(path), OPTS)
+    store.remove_subject("p3")
+    store.add_faces("new", [NewFace(e) for e in unit(rng.normal(size=(2, D)))])
+    store.rename("p4", "Cy")
+    builds.clear()
+    with Gallery(store, search=FaissSearch(store, index_path_for(path), OPTS)) as g:
+        assert g._index().kind == "hnsw8" and builds == []
+        assert "2 face(s) added, 2 removed, 2 relabelled" in g._index().followed
+        g.remove("p5")
+        assert_exact(g, unit(np.vstack([x[:20], rng.normal(size=(10, D))])))
+        assert builds == []
