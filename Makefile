@@ -124,7 +124,8 @@ bench-own: $(STAMP)
 train-own-casia: $(STAMP)
 	$(OWN)/extract.py --data $(FACENET_DATA) --out out/own_embedding
 	$(OWN)/extract_casia.py --data $(FACENET_DATA) --out out/own_embedding
-	$(OWN)/sweep.py --data $(FACENET_DATA) --out out/own_embedding
+	$(OWN)/extract_casia.py --data $(FACENET_DATA) --out out/own_embedding --set celeba_extra --stage casia --per-identity 100
+	$(OWN)/sweep.py --data $(FACENET_DATA) --out out/own_embedding --extra
 	$(OWN)/train.py --config bench/own_embedding/config_casia.yaml --data $(FACENET_DATA) --out out/own_embedding --install
 
 # Issue 10: every clustering method side by side on all 13,233 LFW images, each at the setting
