@@ -226,3 +226,43 @@ def test_cap_keeps_large_clusters_from_merging_looser_than_it():
     assert len(set(tight[:10].tolist())) == 2 and tight[10] != tight[11]
     assert np.array_equal(graph.average(n, i, j, d, 1.4, g, x, single=1.0, cap=4.0),
                           graph.average(n, i, j, d, 1.4, g, x, single=1.0))  # a cap over every limit changes nothing
+
+
+def test_detach_against_a_loop_over_faces():
+    rng = np.random.default_rng(10)
+    x, _ = _people(rng, n_people=6, per=5, spread=0.45)
+    n = len(x)
+    i, j, d = graph.knn_edges(*graph.knn(x, n - 1))
+    labels = graph.average(n, i, j, d, 1.2, np.arange(n), x)
+    dist = _sq(x)
+    for t, s, p, cap in ((1.4, 0.6, 0.5, 1.2), (1.2, 0.9, 2.0, 1.2), (1.0, 0.5, 1.0, None)):
+        got = graph.detach(labels, x, t, s, p, cap)
+        leave = []
+        for f in range(n):
+            others = np.flatnonzero((labels == labels[f]) & (np.arange(n) != f))
+            if len(others):
+                lim = t + (s - t) / float(len(others)) ** p
+                lim = lim if cap is None else min(cap, lim)
+                if dist[f, others].mean() >= lim - 1e-9:
+                    leave.append(f)
+        want = labels.copy()
+        want[leave] = labels.max() + 1 + np.arange(len(leave))
+        assert _same_partition(got, want), (t, s, p, cap)
+
+
+def test_detach_by_hand_and_never_joins_a_photo():
+    # two faces 1.0 apart (one cluster): a single-face limit of 0.9 splits them, 1.1 keeps them
+    x = np.array([[1, 0, 0], [0.5, np.sqrt(0.75), 0], [0, 0, 1]], np.float32)  # |x0 - x1|^2 = 2 - 2 * 0.5 = 1.0
+    labels = np.array([0, 0, 1])
+    assert _same_partition(graph.detach(labels, x, 1.3, 0.9), [0, 1, 2])
+    assert _same_partition(graph.detach(labels, x, 1.3, 1.1), labels)
+    assert _same_partition(graph.detach(labels, x, 1.3, 1.1, cap=0.95), [0, 1, 2])  # the cap binds: 0.95 < 1.1
+    x2, _ = _people(np.random.default_rng(11), n_people=4, per=6, spread=0.5)
+    groups = np.arange(len(x2))
+    groups[[0, 7, 13]] = 0
+    i, j, d = graph.knn_edges(*graph.knn(x2, len(x2) - 1))
+    lab = graph.average(len(x2), i, j, d, 1.3, groups, x2)
+    out = graph.detach(lab, x2, 1.4, 0.5, 0.5, 1.3)
+    assert not has_conflicts(out, groups).any()
+    assert len(np.unique(out)) >= len(np.unique(lab))
+    assert all(len(np.unique(lab[out == u])) == 1 for u in np.unique(out))  # only splits

@@ -157,3 +157,17 @@ def test_size_limit_over_the_threshold_is_capped_by_it_and_is_checked():
     assert tiny.n_clusters == len(x)
     with pytest.raises(ValueError, match="size_limit"):
         cluster_embeddings(x, threshold=0.8, pair_fpir=0.03, size_limit=5.0)
+
+
+def test_size_rule_detach_is_the_fixed_clusters_then_detach():
+    from facenet.cluster import graph
+
+    x, who = _people(3, dim=128, spread=0.2)
+    r = cluster_embeddings(x, threshold=1.2, pair_fpir=0.03, size_power=0.5, size_limit=1.4, size_rule="detach")
+    assert r.options["size_rule"] == "detach" and r.options["size_limit"] == 1.4
+    plain = cluster_embeddings(x, threshold=1.2)
+    want = graph.detach(plain.labels, x / np.linalg.norm(x, axis=1, keepdims=True), 1.4, r.options["single_threshold"], 0.5, 1.2)
+    assert _same_partition(r.labels, want)
+    assert "size_rule" not in cluster_embeddings(x, threshold=1.2, pair_fpir=0.03).options  # "merge": not recorded
+    with pytest.raises(ValueError, match="size_rule"):
+        cluster_embeddings(x, threshold=1.2, pair_fpir=0.03, size_rule="later")

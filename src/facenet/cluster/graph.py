@@ -229,6 +229,37 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
     return np.unique(lab, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
+def detach(labels: np.ndarray, embeddings: np.ndarray, threshold: float, single: float, power: float = 1.0,
+           cap: float | None = None) -> np.ndarray:
+    """Faces that a finished clustering holds against the size-aware limit become single faces.
+
+    labels: (N,) cluster ids >= 0; embeddings: (N, D) unit norm. A face i of a cluster C of n >= 2
+    faces leaves it when its average squared-L2 distance to the other n - 1 (exact from the
+    cluster's sum: 2 - 2 x_i . (sum C - x_i) / (n - 1)) is at or over
+    :func:`merge_limit` (threshold, single, power, 1, n - 1, cap), the limit under which it
+    could have joined them as a single face. One pass, every face against its cluster as it
+    was; a split never puts two faces of one photo together. Returns (N,) labels."""
+    labels = np.asarray(labels, np.int64)
+    n = len(labels)
+    if n == 0:
+        return labels.copy()
+    x = embeddings.astype(np.float64)
+    ids, inv, size = np.unique(labels, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    total = np.zeros((len(ids), x.shape[1]))
+    np.add.at(total, inv, x)
+    m = size[inv]
+    out = inv.copy()
+    many = m >= 2
+    rest = m[many] - 1
+    own = np.einsum("ij,ij->i", x[many], total[inv[many]] - x[many]) / rest
+    avg = 2.0 - 2.0 * own
+    leave = avg >= merge_limit(threshold, single, power, np.ones(len(rest)), rest, cap)
+    idx = np.flatnonzero(many)[leave]
+    out[idx] = len(ids) + np.arange(len(idx))
+    return np.unique(out, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
 def whispers(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: float, groups: np.ndarray,
              embeddings: np.ndarray, *, iterations: int = 20, seed: int = 0) -> np.ndarray:
     """Chinese whispers over the under-threshold edges, then the cannot-link split. (N,) labels."""

@@ -109,7 +109,7 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
                        k: int | None = None, min_size: int = 1, model: str = "sface", seed: int = 0,
                        progress: bool = False, neighbors: int | None = None, partition: str | None = None,
                        pair_fpir: float | None = None, size_power: float | None = None,
-                       size_limit: float | None = None) -> ClusterResult:
+                       size_limit: float | None = None, size_rule: str | None = None) -> ClusterResult:
     """Cluster faces by person.
 
     embeddings: (N, D) float32 unit norm (re-normalised here). groups: (N,) int photo id per face
@@ -124,8 +124,12 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
     :func:`facenet.cluster.graph.merge_limit`; None: ``threshold``, or the calibrated one with no
     threshold given); ``threshold`` caps every merge limit, so with size_limit over it the
     size term only tightens merges of small clusters, and clusters with many pairs between them
-    merge under ``threshold`` as with the fixed rule. A calibrated setting with ``pair_fpir``
-    turns the size-aware limit on by itself.
+    merge under ``threshold`` as with the fixed rule. size_rule: ``"merge"`` (None's default, or
+    the calibrated one): the size-aware limit decides every merge; ``"detach"``: plain average
+    linkage at ``threshold`` first (its clusters as with the fixed rule), then every face whose
+    average distance to the rest of its cluster is at or over the limit for one face joining
+    them becomes a single face (:func:`facenet.cluster.graph.detach`). A calibrated setting with
+    ``pair_fpir`` turns the size-aware limit on by itself.
     Returns a :class:`ClusterResult`. Raises ValueError on bad parameters, :class:`TooLargeError`
     when an O(N^2) method gets more faces than ``LIMITS`` allows,
     :class:`~facenet.errors.UncalibratedError` when no threshold is given and none is shipped.
@@ -184,6 +188,8 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
             size_power = opts.get("size_power", 1.0) if calibrated else 1.0
         if size_limit is None and calibrated:
             size_limit = opts.get("size_limit")
+        if size_rule is None:
+            size_rule = opts.get("size_rule", "merge") if calibrated else "merge"
         single = None
         if pair_fpir is not None and partition == "average":
             pair_fpir = check_scalar(pair_fpir, "pair_fpir", float, min_val=0.0, max_val=1.0, include="neither", owner=owner)
@@ -191,14 +197,18 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
             single = single_threshold(model, n, pair_fpir, threshold)
             size_limit = check_scalar(size_limit, "size_limit", float, min_val=0.0, max_val=4.0, include="right", owner=owner,
                                       allow_none=True)
+            size_rule = check_option(size_rule, "size_rule", ("merge", "detach"), owner=owner)
         else:
-            size_limit = None
-        labels = _graph(x, g, threshold, neighbors, partition, seed, progress, single, float(size_power), size_limit)
+            size_limit, size_rule = None, None
+        labels = _graph(x, g, threshold, neighbors, partition, seed, progress, single, float(size_power), size_limit,
+                        size_rule == "detach")
         opts = {"neighbors": neighbors, "partition": partition}
         if single is not None:
             opts.update(pair_fpir=pair_fpir, size_power=size_power, single_threshold=round(single, 6))
             if size_limit is not None:
                 opts["size_limit"] = size_limit
+            if size_rule == "detach":
+                opts["size_rule"] = size_rule
     else:
         labels, opts = _library(method, x, g, threshold, k, opts, seed)
     labels = finish_labels(labels, min_size)
@@ -223,7 +233,8 @@ def single_threshold(model: str, n: int, pair_fpir: float, threshold: float) -> 
 
 
 def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, partition: str, seed: int,
-           progress: bool, single: float | None = None, power: float = 1.0, size_limit: float | None = None) -> np.ndarray:
+           progress: bool, single: float | None = None, power: float = 1.0, size_limit: float | None = None,
+           detach: bool = False) -> np.ndarray:
     from facenet.cluster import graph
 
     steps = ["k-NN graph", "edges", f"partition ({partition})"]
@@ -243,10 +254,13 @@ def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, parti
     if partition == "components":
         labels = graph.components(n, i, j, d, threshold, g)
     elif partition == "average":
-        if size_limit is None:  # the size-aware limit (if any) tends to the threshold itself
-            labels = graph.average(n, i, j, d, threshold, g, x, single=single, power=power)
-        else:  # ... to size_limit, every limit capped at the threshold
-            labels = graph.average(n, i, j, d, size_limit, g, x, single=single, power=power, cap=threshold)
+        limit = threshold if size_limit is None else size_limit  # the size-aware limit tends to it, capped at threshold
+        if detach and single is not None:  # the fixed rule's clusters, then faces over the limit leave them
+            labels = graph.average(n, i, j, d, threshold, g, x)
+            labels = graph.detach(labels, x, limit, single, power, cap=threshold)
+        else:
+            labels = graph.average(n, i, j, d, limit, g, x, single=single, power=power,
+                                   cap=None if size_limit is None else threshold)
     else:
         labels = graph.whispers(n, i, j, d, threshold, g, x, seed=seed)
     if bar is not None:
