@@ -26,15 +26,17 @@ The size-aware average linkage (``threshold`` x ``pair_fpir`` x ``size_power``, 
 gallery's CelebA impostor model, so one ``pair_fpir`` serves CelebA's ~600-photo draws and its
 6,130-photo set alike, where a fixed threshold's best value drifts with the collection size. Its
 many-pairs limit T (1.36) is looser than the fixed threshold, which cost precision at 1M synthetic
-faces (bench/cluster_RESULTS.md). So a third rule, ``size_capped``, caps every merge limit at
-the fixed threshold: min(t_fixed, T + (s(N) - T)(n_a n_b)^-p) (``size_limit`` = T over
-``SIZE_GRID`` up to the fixed threshold x ``PAIR_FPIRS`` x ``SIZE_POWERS``, on the fixed rule's
-k-NN graph): large clusters merge as with the fixed rule, and the size term only tightens
-merges of small ones. (T above the fixed threshold, capped, won on CelebA but lost pairwise F1
-at 1M synthetic faces: bench/cluster_RESULTS.md, Session 3.)
-``DEFAULT_GRAPH_RULE`` (set after the 1M synthetic check, never from LFW) makes it the graph
-default when its objective beats the fixed threshold's; the other rules are stored beside it
-(``fixed``, ``size_aware``, or ``size_capped`` when it is not the default).
+faces (bench/cluster_RESULTS.md). Two rules that never loosen the fixed threshold follow:
+``size_capped`` caps every merge limit at it, min(t_fixed, T + (s(N) - T)(n_a n_b)^-p)
+(``size_limit`` = T over ``SIZE_GRID`` up to the fixed threshold x ``PAIR_FPIRS`` x
+``SIZE_POWERS``, on the fixed rule's k-NN graph); ``size_detach`` keeps the fixed rule's merges
+and then lets every face whose average distance to the rest of its cluster (n - 1 faces) is at or
+over that capped limit t(1, n - 1) leave it (T over all of ``SIZE_GRID``). ``DEFAULT_GRAPH_RULE``
+(``size_detach``: set after the 1M synthetic check, never from LFW) makes one the graph default
+when its objective beats the fixed threshold's; the other rules are stored beside it by name
+(``fixed``, ``size_aware``, ``size_capped``, ``size_detach``). Both capped rules won on CelebA;
+``size_capped`` lost pairwise F1 at 1M synthetic faces, ``size_detach`` did not (Session 3 of
+bench/cluster_RESULTS.md).
 
 LFW (``lfw``): all 13,233 images, the primary face of each (images where no face is found keep
 the pipeline's centre-crop embedding and are clustered like any other; their number is printed).
@@ -71,10 +73,10 @@ NEIGHBORS = (16, 32, 64)
 #: The rule the graph default uses when it wins on CelebA: "size_capped" (the size-aware limit capped
 #: at the fixed threshold) or "fixed". Set after the 1M-synthetic budget check (bench/cluster_RESULTS.md,
 #: Session 3), never from LFW.
-DEFAULT_GRAPH_RULE = "size_capped"
+DEFAULT_GRAPH_RULE = "size_detach"
 DENSITY_MIN_SAMPLES = (1, 2, 3)
 MODELS = {"sface": "plain", "sface+flip": "flip"}
-GRAPH_KEYS = ("threshold", "neighbors", "partition", "pair_fpir", "size_power", "size_limit")
+GRAPH_KEYS = ("threshold", "neighbors", "partition", "pair_fpir", "size_power", "size_limit", "size_rule")
 SOURCE = "calibrated on CelebA-wild (no LFW identities; LFW-shaped draws and the full set)"
 
 
@@ -152,9 +154,10 @@ def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
     """graph: a fixed threshold (average or components partition, then the k of the k-NN graph at
     the best); the size-aware average linkage (threshold x pair_fpir x size_power, then its k),
     stored under ``size_aware``, opt-in only (bench/cluster_RESULTS.md: at 1M synthetic faces it
-    is slower and less precise); and the size-aware limit capped at the fixed threshold
-    (size_limit x pair_fpir x size_power, the fixed rule's k), the default when
-    ``DEFAULT_GRAPH_RULE`` says so and it beats the fixed threshold's objective."""
+    is slower and less precise); the size-aware merge limit capped at the fixed threshold
+    (``size_capped``); and the fixed rule's clusters with the detach step (``size_detach``), both
+    on the fixed rule's k. The default is ``DEFAULT_GRAPH_RULE`` when it beats the fixed
+    threshold's objective, else the fixed threshold; the others are stored by name."""
     def with_k(rows: list[tuple[dict[str, Any], dict[str, float]]]) -> tuple[dict[str, Any], dict[str, float]]:
         opt, _ = best(rows)
         for k in NEIGHBORS:  # the k of the k-NN graph, at the chosen partition and threshold
@@ -187,10 +190,21 @@ def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
                 capped.append((o, score(x, labels, sets, _api(method="graph", model=model, **o))))
     copt, csc = best(capped)  # the fixed rule's k: its graph, and its time at 1M faces
     print(f"  graph, size-aware capped at {opt['threshold']}: {copt} {csc}", file=sys.stderr)
-    fixed = {**opt, "celeba": sc}
-    if DEFAULT_GRAPH_RULE == "size_capped" and csc["objective"] > sc["objective"]:
-        return {**copt, "celeba": csc, "rule": "size_capped", "fixed": fixed, "size_aware": {**sopt, "celeba": ssc}}
-    return {**fixed, "rule": "fixed", "size_capped": {**copt, "celeba": csc}, "size_aware": {**sopt, "celeba": ssc}}
+    # the fixed rule's clusters, then every face over the capped limit for one face joining the rest
+    # of its cluster leaves it (size_rule "detach"): the merges are the fixed rule's, T over all of SIZE_GRID
+    detached: list[tuple[dict[str, Any], dict[str, float]]] = []
+    for pw in SIZE_POWERS:
+        for f in PAIR_FPIRS:
+            for t in SIZE_GRID:
+                o = {"threshold": opt["threshold"], "neighbors": opt["neighbors"], "partition": "average", "pair_fpir": f,
+                     "size_power": pw, "size_limit": t, "size_rule": "detach"}
+                detached.append((o, score(x, labels, sets, _api(method="graph", model=model, **o))))
+    dopt, dsc = best(detached)
+    print(f"  graph, fixed then detach: {dopt} {dsc}", file=sys.stderr)
+    rules = {"fixed": {**opt, "celeba": sc}, "size_aware": {**sopt, "celeba": ssc}, "size_capped": {**copt, "celeba": csc},
+             "size_detach": {**dopt, "celeba": dsc}}
+    rule = DEFAULT_GRAPH_RULE if rules[DEFAULT_GRAPH_RULE]["celeba"]["objective"] > sc["objective"] else "fixed"
+    return {**rules[rule], "rule": rule, **{name: r for name, r in rules.items() if name != rule}}
 
 
 def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], model: str) -> dict[str, Any]:
@@ -224,6 +238,8 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
                   "size_aware_grid": {"threshold": [SIZE_GRID[0], SIZE_GRID[-1], 0.02], "pair_fpir": list(PAIR_FPIRS),
                                       "size_power": list(SIZE_POWERS)},
                   "size_capped_grid": {"size_limit": [SIZE_GRID[0], "the fixed threshold", 0.02], "pair_fpir": list(PAIR_FPIRS),
+                                       "size_power": list(SIZE_POWERS), "threshold": "the fixed rule's"},
+                  "size_detach_grid": {"size_limit": [SIZE_GRID[0], SIZE_GRID[-1], 0.02], "pair_fpir": list(PAIR_FPIRS),
                                        "size_power": list(SIZE_POWERS), "threshold": "the fixed rule's"},
                   "graph_default": f"{DEFAULT_GRAPH_RULE} if its objective beats the fixed threshold's, else fixed"},
         "models": {}}

@@ -26,6 +26,9 @@ Partitions of the graph (every one refuses to put two faces of one photo togethe
   with in a larger collection. With a ``cap`` (the fixed rule's threshold) no merge limit is
   looser than the fixed rule's, so the size term only tightens merges of small clusters
   (bench/cluster_RESULTS.md, Session 3; the uncapped rule is opt-in).
+  :func:`detach` applies the same capped limit after the merging instead: a face whose average
+  distance to the rest of its cluster is at or over the limit for one face joining them leaves
+  it (the shipped default: the fixed rule's merges, then the detach step).
   No pinned library does this: SciPy and scikit-learn need the full distance matrix
   (scikit-learn's ``connectivity`` graph restricts merges but still cannot take a threshold on the
   average at this size, nor cannot-links), and graph libraries with Leiden/Louvain (igraph,

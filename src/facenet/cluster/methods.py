@@ -4,13 +4,16 @@ Methods (distances are squared L2 between unit embeddings, 0..4):
 
 * ``graph`` (default, scales to millions): a FAISS k-NN graph, then a partition
   (:mod:`facenet.cluster.graph`: graph-restricted average linkage, single linkage, or Chinese
-  whispers), each refusing to join two faces of one photo. Opt-in (``pair_fpir``), average
-  linkage with a size-aware cut (:func:`facenet.cluster.graph.merge_limit`): two clusters merge
-  when their average distance is under ``threshold + (single - threshold) (n_a n_b)^-size_power``
-  (or, with ``size_limit`` T, ``min(threshold, T + (single - T) (n_a n_b)^-size_power)``: the
-  size term then only tightens merges of small clusters), with ``single`` = :func:`single_threshold` (the gallery's impostor model at the number of faces
-  N, solved for ``pair_fpir``: the limit for two single faces falls as N grows); its CelebA
-  calibration is the shipped graph entry's ``size_aware`` (not the default).
+  whispers), each refusing to join two faces of one photo. With ``pair_fpir``, average linkage
+  with a size-aware limit (:func:`facenet.cluster.graph.merge_limit`): ``threshold + (single -
+  threshold) (n_a n_b)^-size_power``, or with ``size_limit`` T ``min(threshold, T + (single - T)
+  (n_a n_b)^-size_power)`` (the size term then only tightens merges of small clusters), with
+  ``single`` = :func:`single_threshold` (the gallery's impostor model at the number of faces N,
+  solved for ``pair_fpir``: the limit for two single faces falls as N grows). ``size_rule``
+  "merge" applies it to every merge; "detach" keeps the plain merges at ``threshold`` and then
+  lets every face over the limit for one face joining the rest of its cluster leave it
+  (:func:`facenet.cluster.graph.detach`). The shipped graph entry says which rule is the default
+  (``rule``; bench/cluster_RESULTS.md, Session 3), the others are stored beside it.
 * ``agglomerative``: SciPy's average linkage (``scipy.cluster.hierarchy.linkage`` on the condensed
   squared-L2 matrix, cut at the threshold). O(N^2) memory: refused above ``LIMITS``.
 * ``kmeans``: scikit-learn's ``KMeans`` with ``k`` clusters (no threshold).

@@ -6,10 +6,13 @@ identities also in LFW, the mixed identity 07312 and photos copied across identi
 07393 merged into 07392; subsampled to LFW's photos-per-person so most people have one photo),
 never from LFW. The file says which split and grid each value was chosen on. Keys are model
 names: ``"sface"`` (plain embeddings) and ``"sface+flip"`` (flip test-time augmentation).
-Each graph entry also holds ``size_aware``: the CelebA calibration of the opt-in size-aware
-average linkage (``threshold``: the limit for two clusters with many pairs between them,
-``pair_fpir``, ``size_power``, ``neighbors``; pass them to
-:func:`facenet.cluster.methods.cluster_embeddings`); it is not the default.
+Each graph entry says which ``rule`` it is: ``fixed`` (one threshold), or a size-aware rule
+capped at the fixed threshold (``size_detach``: the fixed rule's clusters, then faces over the
+size-aware limit leave them; ``size_capped``: the capped limit decides every merge), with
+``pair_fpir``, ``size_power``, ``size_limit`` and ``size_rule``. The rules not chosen are stored
+beside it by name (``fixed``, ``size_aware``: the uncapped opt-in rule, ``size_capped``,
+``size_detach``), each with its CelebA scores; pass an entry's settings to
+:func:`facenet.cluster.methods.cluster_embeddings` to use it.
 """
 
 from __future__ import annotations
