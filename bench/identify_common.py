@@ -72,11 +72,12 @@ def flip_tta(plain: np.ndarray, mirror: np.ndarray) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
-def celeba_dev(data: Path, out: Path) -> dict[str, Any]:
-    """CelebA-wild embeddings with the LFW identities and the set's own defects removed."""
+def celeba_dev(data: Path, out: Path, embedder: str = "sface") -> dict[str, Any]:
+    """CelebA-wild embeddings of ``embedder`` (plain and flip) with the LFW identities and the
+    set's own defects removed."""
     from facenet.pipeline import FacePipeline
 
-    z = embed_folder(FacePipeline("yunet", "sface"), data / "celeba-wild", out, "celeba_wild")
+    z = embed_folder(FacePipeline("yunet", embedder), data / "celeba-wild", out, "celeba_wild")
     lab, paths = z["labels"].astype(str), z["paths"].astype(str)
     owners: dict[str, set[str]] = defaultdict(set)
     sha = [hashlib.sha256((data / "celeba-wild" / p).read_bytes()).hexdigest() for p in paths]

@@ -141,13 +141,15 @@ def test_auto_threshold_in_a_mixed_or_upgraded_gallery(store_factory):
     auto = AutoThreshold(s)
     auto(30, 60, 1e-2)
     assert auto.describe()["adapted"]["faces"] == 30, "adapted on the gallery model's faces only"
-    fused_only = store_factory(FUSED)
-    base, desc = AutoThreshold(fused_only).base_model()
-    shipped = AutoThreshold(s).base_model()[0]
-    c = model_config("fused").threshold / model_config("sface").threshold
-    np.testing.assert_allclose(base.loc, shipped.loc * c)
-    np.testing.assert_allclose(base.scale, shipped.scale * c)
-    assert "rescaled" in desc and "sface" in desc
+    for name in ("fused", "fused-casia"):  # no impostor model of their own: SFace's, rescaled
+        base, desc = AutoThreshold(store_factory(ident(name))).base_model()
+        shipped = AutoThreshold(s).base_model()[0]
+        c = model_config(name).threshold / model_config("sface").threshold
+        np.testing.assert_allclose(base.loc, shipped.loc * c)
+        np.testing.assert_allclose(base.scale, shipped.scale * c)
+        assert "rescaled" in desc and "sface" in desc
+    retrained = store_factory(dataclasses.replace(FUSED, weights_sha256="0" * 64))
+    assert AutoThreshold(retrained).base_model() is None  # unknown weights: no model to borrow either
 
 
 def test_export_import_keeps_each_face_model(store_factory, tmp_path):

@@ -88,6 +88,9 @@ def test_subjects_sorted_with_counts(store_factory, make_faces):
     assert all(isinstance(x.created, float) for x in s.subjects())
     assert [r.subject for r in s.faces()] == ["Zoe", "Ann", "Ann", "Ann"]  # by face id
     assert s.faces("Empty") == []
+    assert s.counts() == (3, 4) and store_factory().counts() == (0, 0)
+    s.remove_subject("Zoe")
+    assert s.counts() == (2, 3)
 
 
 def test_names_are_stripped_and_checked(store_factory, make_faces):

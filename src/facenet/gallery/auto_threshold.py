@@ -4,9 +4,10 @@ Where it comes from, in order:
 
 1. an impostor model that ``facenet calibrate --gallery G`` fitted on the user's own labelled
    photos and stored in the gallery (meta ``identify_impostor_model``), else
-2. the model shipped for the gallery's embedder (SFace, with or without flip: CelebA-wild), else
-3. the model shipped for a model the gallery's embedder is declared harmonic with (``fused``:
-   SFace's), its distances rescaled by the ratio of the two models' verification thresholds
+2. the model shipped for the gallery's embedder (SFace, with or without flip: CelebA-wild; a model
+   that records the weights it was fitted with is used only for those weights), else
+3. the model shipped for a model the gallery's embedder is declared harmonic with (``fused``,
+   ``fused-casia``: SFace's), its distances rescaled by the ratio of the two models' verification thresholds
    (:mod:`facenet.gallery.harmonic`), else
 4. nothing: the gallery falls back to the model's verification threshold.
 
@@ -41,9 +42,14 @@ REFRESH_SHARE = 0.02
 
 
 def shipped_name(identity: ModelIdentity) -> str | None:
-    """The shipped impostor model for this identity's embedder and flip, or None."""
+    """The shipped impostor model for this identity's embedder and flip, or None (also when the
+    model records the weights it was fitted with and they are not this identity's: a retrained
+    head needs its own calibration)."""
     name = identity.model + ("+flip" if identity.flip else "")
-    return name if name in SHIPPED_MODELS else None
+    if name not in SHIPPED_MODELS:
+        return None
+    sha = ImpostorModel.shipped(name).meta.get("weights_sha256")
+    return name if not sha or sha == identity.weights_sha256 else None
 
 
 def borrowed(identity: ModelIdentity) -> tuple[ImpostorModel, str] | None:

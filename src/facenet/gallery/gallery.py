@@ -332,11 +332,11 @@ class Gallery(GalleryThreshold):
     def stats(self) -> dict[str, Any]:
         """Sizes, the model, the identification threshold with where it comes from, and the search
         index (kind, settings, whether they are the current ones; None for PostgreSQL)."""
-        subs = self.store.subjects()
+        n_subjects, n_faces = self.store.counts()
         threshold, source = self.threshold()
         models = [{"model": m.model, "identity": m.to_dict(), "faces": n} for m, n in self.store.model_counts().items()]
-        return {"location": self.store.location, "model": self.identity.to_dict(), "subjects": len(subs),
-                "faces": int(sum(s.n_faces for s in subs)), "faces_by_model": models,
+        return {"location": self.store.location, "model": self.identity.to_dict(), "subjects": n_subjects,
+                "faces": n_faces, "faces_by_model": models,
                 "threshold": threshold, "threshold_source": source,
                 "fpir_target": float(self.store.get_meta(META_FPIR) or DEFAULT_FPIR),
                 "verification": self.verification_calibration(), "generation": self.store.generation(),

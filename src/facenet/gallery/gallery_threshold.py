@@ -67,8 +67,7 @@ class GalleryThreshold:
         return [dict(k) for k in self._kinds()[2]]
 
     def _threshold_now(self, fpir: float) -> tuple[float, str]:
-        subs = self.store.subjects()
-        n, n_faces = len(subs), int(sum(s.n_faces for s in subs))
+        n, n_faces = self.store.counts()
         auto = self._auto(n, n_faces, fpir) if self._auto is not None else None
         if auto is not None:
             return auto

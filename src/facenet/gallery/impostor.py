@@ -10,7 +10,9 @@ face is close to everybody). With one probe of location 0 and scale 1 this is th
 
 The shipped calibrations (``SHIPPED_MODELS``, beside this module) are SFace's, plain and with
 flip TTA, made by ``bench/identify_lfw.py calibrate --write src/facenet/gallery`` from
-CelebA-wild (not LFW); ``bench/identify_lfw.py develop`` checks them on held-out identities.
+CelebA-wild (not LFW). ``fused`` borrows SFace's, rescaled: a model fitted on fused's own
+CelebA-wild embeddings was no better calibrated on held-out people
+(``bench/own_embedding/impostor_check.py``); ``bench/identify_lfw.py develop`` checks them on held-out identities.
 :func:`adapt_impostor_model` keeps a model's shape but takes each probe's location and scale
 from a gallery's own people (every enrolled face compared with the other people's faces): the
 population a gallery holds (studio portraits, a door camera) moves the whole distribution, while

@@ -287,6 +287,11 @@ class PostgresStore(PostgresModels):
                                 "ON f.subject_id = s.id GROUP BY s.id ORDER BY s.name").fetchall()
         return [SubjectSummary(n, int(c), float(t)) for n, c, t in rows]
 
+    def counts(self) -> tuple[int, int]:
+        with self._tx() as conn:
+            n, f = conn.execute("SELECT (SELECT count(*) FROM subjects), (SELECT count(*) FROM faces)").fetchone()
+        return int(n), int(f)
+
     def faces(self, subject: str | None = None) -> list[FaceRecord]:
         with self._tx() as conn, conn.cursor(binary=True) as cur:
             if subject is None:

@@ -280,6 +280,12 @@ class SQLiteStore(SQLiteModels):
                                 "ON f.subject_id = s.id GROUP BY s.id ORDER BY s.name").fetchall()
         return [SubjectSummary(name, int(n), float(created)) for name, n, created in rows]
 
+    def counts(self) -> tuple[int, int]:
+        """(subjects, faces)."""
+        with self._read() as conn:
+            n, f = conn.execute("SELECT (SELECT COUNT(*) FROM subjects), (SELECT COUNT(*) FROM faces)").fetchone()
+        return int(n), int(f)
+
     def faces(self, subject: str | None = None) -> list["FaceRecord"]:
         """Every face (of ``subject`` when given), by face id."""
         sql = FACE_SQL

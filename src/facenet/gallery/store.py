@@ -190,6 +190,10 @@ class GalleryStore(Protocol):
 
     def subjects(self) -> list[SubjectSummary]: ...
 
+    def counts(self) -> tuple[int, int]:
+        """(number of subjects, number of faces), without reading every subject."""
+        ...
+
     def faces(self, subject: str | None = None) -> list[FaceRecord]:
         """Every face (of ``subject`` when given; SubjectNotFoundError when it does not exist)."""
         ...
