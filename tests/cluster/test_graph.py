@@ -250,6 +250,17 @@ def test_detach_against_a_loop_over_faces():
         assert _same_partition(got, want), (t, s, p, cap)
 
 
+def test_detach_in_chunks_is_the_same(monkeypatch):
+    rng = np.random.default_rng(11)
+    x, _ = _people(rng, n_people=8, per=6, spread=0.45)
+    n = len(x)
+    labels = graph.average(n, *graph.knn_edges(*graph.knn(x, n - 1)), 1.2, np.arange(n), x)
+    whole = graph.detach(labels, x, 1.4, 0.6, 0.5, 1.2)
+    monkeypatch.setattr(graph, "DETACH_CHUNK", 5)
+    assert np.array_equal(graph.detach(labels, x, 1.4, 0.6, 0.5, 1.2), whole)
+    assert np.array_equal(graph.detach(labels, x.astype(np.float64), 1.4, 0.6, 0.5, 1.2), whole)
+
+
 def test_detach_by_hand_and_never_joins_a_photo():
     # two faces 1.0 apart (one cluster): a single-face limit of 0.9 splits them, 1.1 keeps them
     x = np.array([[1, 0, 0], [0.5, np.sqrt(0.75), 0], [0, 0, 1]], np.float32)  # |x0 - x1|^2 = 2 - 2 * 0.5 = 1.0

@@ -232,6 +232,10 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
     return np.unique(lab, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
+#: Faces per chunk of :func:`detach` (its float64 work arrays stay ~100 MB at D = 128).
+DETACH_CHUNK = 1 << 16
+
+
 def detach(labels: np.ndarray, embeddings: np.ndarray, threshold: float, single: float, power: float = 1.0,
            cap: float | None = None) -> np.ndarray:
     """Faces that a finished clustering holds against the size-aware limit become single faces.
@@ -246,16 +250,22 @@ def detach(labels: np.ndarray, embeddings: np.ndarray, threshold: float, single:
     n = len(labels)
     if n == 0:
         return labels.copy()
-    x = embeddings.astype(np.float64)
+    x = np.asarray(embeddings)
     ids, inv, size = np.unique(labels, return_inverse=True, return_counts=True)
     inv = inv.reshape(-1)
-    total = np.zeros((len(ids), x.shape[1]))
+    total = np.zeros((len(ids), x.shape[1]))  # float64 sums (each face cast exactly)
     np.add.at(total, inv, x)
     m = size[inv]
     out = inv.copy()
     many = m >= 2
     rest = m[many] - 1
-    own = np.einsum("ij,ij->i", x[many], total[inv[many]] - x[many]) / rest
+    rows = np.flatnonzero(many)
+    own = np.empty(len(rows))
+    for s in range(0, len(rows), DETACH_CHUNK):  # in chunks: a few float64 copies of all faces cost GBs at 1M
+        r = rows[s : s + DETACH_CHUNK]
+        xr = x[r].astype(np.float64)
+        own[s : s + len(r)] = np.einsum("ij,ij->i", xr, total[inv[r]] - xr)
+    own /= rest
     avg = 2.0 - 2.0 * own
     leave = avg >= merge_limit(threshold, single, power, np.ones(len(rest)), rest, cap)
     idx = np.flatnonzero(many)[leave]
