@@ -306,7 +306,7 @@ def _brute_force_assign(x_new, g_new, x_old, lab_old, g_old, threshold, n_cluste
                    for f in range(len(x_new)) for c in range(n_clusters) if members[c])
     out = np.full(len(x_new), -1, np.int64)
     for d, f, c in pairs:
-        if d < threshold and out[f] < 0 and int(g_new[f]) not in photos[c]:
+        if d < (threshold[c] if np.ndim(threshold) else threshold) and out[f] < 0 and int(g_new[f]) not in photos[c]:
             out[f] = c
             photos[c].add(int(g_new[f]))
     return out
@@ -325,6 +325,39 @@ def test_assign_nearest_matches_brute_force(seed):
     g_new = rng.integers(0, 40, 12) + 25  # some new faces share a photo with an old one or with each other
     got = assign_nearest(x_new.astype(np.float32), g_new, x_old.astype(np.float32), lab_old, g_old, 1.0, 4)
     assert np.array_equal(got, _brute_force_assign(x_new, g_new, x_old, lab_old, g_old, 1.0, 4))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_assign_nearest_with_the_detach_rule_limits(seed):
+    from facenet.cluster.update import join_limits
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(4, 8))
+    x_old = centres[rng.integers(0, 4, 30)] + 0.4 * rng.normal(size=(30, 8))
+    x_old /= np.linalg.norm(x_old, axis=1, keepdims=True)
+    lab_old = np.where(rng.random(30) < 0.2, -1, np.argmax(x_old @ centres.T, 1))
+    x_new = centres[rng.integers(0, 4, 12)] + 0.4 * rng.normal(size=(12, 8))
+    x_new /= np.linalg.norm(x_new, axis=1, keepdims=True)
+    g_new = rng.integers(0, 40, 12) + 25
+    limits = join_limits(lab_old, 4, 1.0, 0.6, 0.5, 1.2)
+    sizes = [int((lab_old == c).sum()) for c in range(4)]
+    assert np.allclose(limits, [min(1.0, 1.2 + (0.6 - 1.2) * max(n, 1) ** -0.5) for n in sizes])  # by hand
+    got = assign_nearest(x_new.astype(np.float32), g_new, x_old.astype(np.float32), lab_old, np.arange(30), 1.0, 4, limits)
+    assert np.array_equal(got, _brute_force_assign(x_new, g_new, x_old, lab_old, np.arange(30), limits, 4))
+
+
+def test_join_limits_a_lone_face_needs_the_single_limit():
+    from facenet.cluster.update import join_limits
+
+    # a cluster of one face: a newcomer must come under ``single``; a big one tends to the cap
+    lim = join_limits(np.array([0] + [1] * 400), 2, 1.28, 0.7, 0.5, 1.38)
+    assert lim[0] == pytest.approx(0.7) and lim[1] == pytest.approx(min(1.28, 1.38 - 0.68 / 20))
+    x = np.eye(3, dtype=np.float32)
+    near = (x[0] + 0.5 * x[1]) / np.linalg.norm(x[0] + 0.5 * x[1])  # 0.211 from cluster 0's one face
+    one = assign_nearest(near[None], np.array([9]), x[:1], np.array([0]), np.array([0]), 1.28, 1)
+    assert one.tolist() == [0]
+    strict = assign_nearest(near[None], np.array([9]), x[:1], np.array([0]), np.array([0]), 1.28, 1, np.array([0.2]))
+    assert strict.tolist() == [-1]
 
 
 def test_assign_nearest_keeps_two_faces_of_one_photo_apart():
@@ -360,3 +393,21 @@ def test_merge_and_move_out(folder, tmp_path, pipeline, shared_cache):
     assert load_run(out).to_dict() == after.to_dict()
     missing = [r for r in sheet_refs(out) if not (out / unquote(r)).exists()]
     assert missing == []
+
+
+def test_update_uses_the_shipped_detach_limits_unless_a_threshold_is_given():
+    from facenet.cluster.methods import single_threshold
+    from facenet.cluster.run import _join_limits
+    from facenet.cluster.threshold import default_options
+
+    lab = np.array([0, 0, 0, 1, -1])
+    opts = default_options("sface", "graph")
+    assert opts["size_rule"] == "detach"
+    got = _join_limits("sface", "graph", opts["source"], 5000, lab, 2, opts["threshold"])
+    single = single_threshold("sface", 5000, opts["pair_fpir"], opts["threshold"])
+    t, p = opts["size_limit"], opts["size_power"]
+    want = [min(opts["threshold"], t + (single - t) * n ** -p) for n in (3, 1)]
+    np.testing.assert_allclose(got, want)
+    assert got[1] < got[0] <= opts["threshold"]  # a lone face is harder to join than a group
+    assert _join_limits("sface", "graph", "given", 5000, lab, 2, 1.1) is None
+    assert _join_limits("sface", "dbscan", opts["source"], 5000, lab, 2, 1.1) is None

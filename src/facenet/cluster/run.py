@@ -194,16 +194,36 @@ def _update_labels(previous: ClusterRun, keys: list[str], x: np.ndarray, groups:
     new = np.flatnonzero(~np.asarray([kk in known for kk in keys], bool))
     if len(new) and ids:
         lab_old = np.asarray([dense[labels[i]] if is_old[i] else -1 for i in range(len(keys))], np.int64)
-        got = assign_nearest(x[new], groups[new], x, lab_old, groups, threshold, len(ids))
+        limits = _join_limits(model, method, source, len(keys), lab_old, len(ids), threshold)
+        got = assign_nearest(x[new], groups[new], x, lab_old, groups, threshold, len(ids), limits)
         labels[new[got >= 0]] = np.asarray(ids, np.int64)[got[got >= 0]]
     rest = np.flatnonzero(labels == 0)
     if len(rest):
+        calibrated = source != "given" and method in ("graph", "kmeans")  # the graph defaults, detach step too
         r = cluster_embeddings(x[rest], groups[rest], method=method if method != "kmeans" else "graph",
-                               threshold=threshold, min_size=min_size, model=model, seed=seed, progress=progress is True)
+                               threshold=None if calibrated else threshold, min_size=min_size, model=model, seed=seed,
+                               progress=progress is True)
         start = max(ids, default=0)
         got = r.labels
         labels[rest[got >= 0]] = start + 1 + got[got >= 0]
     return labels, threshold, source
+
+
+def _join_limits(model: str, method: str, source: str, n_faces: int, lab_old: np.ndarray, n_clusters: int,
+                 threshold: float) -> np.ndarray | None:
+    """Per-cluster join limits when the shipped graph setting has the detach step (and no
+    threshold was given), else None (the plain threshold)."""
+    if source == "given" or method not in ("graph", "kmeans"):
+        return None
+    from facenet.cluster.methods import single_threshold
+    from facenet.cluster.threshold import default_options
+    from facenet.cluster.update import join_limits
+
+    opts = default_options(model, "graph")
+    if opts.get("size_rule") != "detach" or opts.get("pair_fpir") is None:
+        return None
+    single = single_threshold(model, n_faces, float(opts["pair_fpir"]), threshold)
+    return join_limits(lab_old, n_clusters, threshold, single, float(opts.get("size_power", 1.0)), opts.get("size_limit"))
 
 
 def stable_ids(labels: np.ndarray, keys: list[str], previous: ClusterRun) -> np.ndarray:
