@@ -69,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
             text = "\n".join(f"{r['name']}\t{r['faces']} face(s)" for r in rows) or "(empty gallery)"
         elif op == "stats":
             out = g.stats()
-            text = "\n".join(f"{k:18s} {v}" for k, v in out.items() if k not in ("verification", "faces_by_model", "index"))
+            from facenet.gallery.store import ModelIdentity
+
+            shown = {**out, "model": ModelIdentity.from_dict(out["model"]).describe()}  # --json keeps the dict
+            text = "\n".join(f"{k:18s} {v}" for k, v in shown.items() if k not in ("verification", "faces_by_model", "index"))
             text += "".join(f"\nfaces by {m['model']:9s}  {m['faces']}" for m in out["faces_by_model"])
             text += "\n" + index_text(out["index"], args.gallery)
             if out["verification"]:
