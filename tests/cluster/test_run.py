@@ -312,17 +312,22 @@ def _brute_force_assign(x_new, g_new, x_old, lab_old, g_old, threshold, n_cluste
     return out
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_assign_nearest_matches_brute_force(seed):
+def _assign_case(seed):
+    """Old faces of 4 people (some unclustered), and 12 new ones, some sharing a photo with an old
+    face or with each other: (x_new, g_new, x_old, lab_old, g_old)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(4, 8))
     x_old = centres[rng.integers(0, 4, 30)] + 0.4 * rng.normal(size=(30, 8))
     x_old /= np.linalg.norm(x_old, axis=1, keepdims=True)
     lab_old = np.where(rng.random(30) < 0.2, -1, np.argmax(x_old @ centres.T, 1))
-    g_old = np.arange(30)
     x_new = centres[rng.integers(0, 4, 12)] + 0.4 * rng.normal(size=(12, 8))
     x_new /= np.linalg.norm(x_new, axis=1, keepdims=True)
-    g_new = rng.integers(0, 40, 12) + 25  # some new faces share a photo with an old one or with each other
+    return x_new, rng.integers(0, 40, 12) + 25, x_old, lab_old, np.arange(30)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_assign_nearest_matches_brute_force(seed):
+    x_new, g_new, x_old, lab_old, g_old = _assign_case(seed)
     got = assign_nearest(x_new.astype(np.float32), g_new, x_old.astype(np.float32), lab_old, g_old, 1.0, 4)
     assert np.array_equal(got, _brute_force_assign(x_new, g_new, x_old, lab_old, g_old, 1.0, 4))
 
@@ -331,19 +336,12 @@ def test_assign_nearest_matches_brute_force(seed):
 def test_assign_nearest_with_the_detach_rule_limits(seed):
     from facenet.cluster.update import join_limits
 
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(4, 8))
-    x_old = centres[rng.integers(0, 4, 30)] + 0.4 * rng.normal(size=(30, 8))
-    x_old /= np.linalg.norm(x_old, axis=1, keepdims=True)
-    lab_old = np.where(rng.random(30) < 0.2, -1, np.argmax(x_old @ centres.T, 1))
-    x_new = centres[rng.integers(0, 4, 12)] + 0.4 * rng.normal(size=(12, 8))
-    x_new /= np.linalg.norm(x_new, axis=1, keepdims=True)
-    g_new = rng.integers(0, 40, 12) + 25
+    x_new, g_new, x_old, lab_old, g_old = _assign_case(seed)
     limits = join_limits(lab_old, 4, 1.0, 0.6, 0.5, 1.2)
     sizes = [int((lab_old == c).sum()) for c in range(4)]
     assert np.allclose(limits, [min(1.0, 1.2 + (0.6 - 1.2) * max(n, 1) ** -0.5) for n in sizes])  # by hand
-    got = assign_nearest(x_new.astype(np.float32), g_new, x_old.astype(np.float32), lab_old, np.arange(30), 1.0, 4, limits)
-    assert np.array_equal(got, _brute_force_assign(x_new, g_new, x_old, lab_old, np.arange(30), limits, 4))
+    got = assign_nearest(x_new.astype(np.float32), g_new, x_old.astype(np.float32), lab_old, g_old, 1.0, 4, limits)
+    assert np.array_equal(got, _brute_force_assign(x_new, g_new, x_old, lab_old, g_old, limits, 4))
 
 
 def test_join_limits_a_lone_face_needs_the_single_limit():
