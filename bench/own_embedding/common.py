@@ -131,3 +131,23 @@ def embed(z: dict[str, Any], head: dict[str, np.ndarray] | None, mirror: bool = 
 
 def flip_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return l2_normalise(a + b)
+
+
+def automatic_for(model: str, x: np.ndarray, lab: np.ndarray, g: np.ndarray, mated_d: np.ndarray, non_d: np.ndarray,
+                  hit: np.ndarray) -> dict[str, dict[str, float]]:
+    """The automatic threshold a ``model`` gallery uses (the impostor model its gallery picks:
+    shipped, or borrowed from a harmonic partner), adapted to the enrolled faces: FPIR and TPIR
+    at the 1e-2 and 1e-3 targets."""
+    from facenet.gallery.auto_threshold import borrowed
+    from facenet.gallery.impostor import adapt_impostor_model, identification_threshold
+    from facenet.gallery.store import ModelIdentity
+    from facenet.models.registry import model_config
+
+    base, desc = borrowed(ModelIdentity(model, model_config(model).weights.sha256, 128, False))
+    m = adapt_impostor_model(base, x[g], lab[g])
+    res: dict[str, dict[str, float]] = {}
+    for f in (1e-2, 1e-3):
+        t = identification_threshold(len(g), f, m, scoring="distance")
+        res[f"{desc} @ {f:g}"] = {"threshold": round(t, 4), "fpir": float(np.mean(non_d < t)),
+                                  "tpir": float(np.mean(hit & (mated_d < t)))}
+    return res
