@@ -16,7 +16,15 @@ from facenet.data.lfw import read_pairs  # noqa: E402
 from facenet.models import fused_casia  # noqa: E402
 from facenet.models.base import l2_normalise  # noqa: E402
 from facenet.models.fused import BRANCHES, project  # noqa: E402
-from identify_common import CELEBA_MIXED, CELEBA_SAME, LFW_IN_CELEBA  # noqa: E402
+from identify_common import (  # noqa: E402
+    CELEBA_MIXED,
+    CELEBA_SAME,
+    LFW_IN_CELEBA,
+    evaluate,
+    knn_top,
+    score_name,
+    split_protocol,
+)
 
 LFW_FILES = {"view1train": "pairsDevTrain.txt", "view1test": "pairsDevTest.txt", "view2": "pairs.txt"}
 #: The networks each head model concatenates, in order, with their widths.
@@ -133,21 +141,40 @@ def flip_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return l2_normalise(a + b)
 
 
-def automatic_for(model: str, x: np.ndarray, lab: np.ndarray, g: np.ndarray, mated_d: np.ndarray, non_d: np.ndarray,
-                  hit: np.ndarray) -> dict[str, dict[str, float]]:
-    """The automatic threshold a ``model`` gallery uses (the impostor model its gallery picks:
-    shipped, or borrowed from a harmonic partner), adapted to the enrolled faces: FPIR and TPIR
-    at the 1e-2 and 1e-3 targets."""
+def open_set(x: np.ndarray, lab: np.ndarray, paths: np.ndarray) -> dict[str, Any]:
+    """Issue 9's LFW protocol on (N, 128) embeddings: the 1,680 people with two or more photos
+    enrolled from their first, their other photos mated, the one-photo people strangers. ``rows``:
+    rank-1 and TPIR at FPIR 1e-2 / 1e-3 for the plain distance and SFace's CelebA margin; ``g``
+    the enrolled rows; ``mated_d`` / ``non_d`` the nearest person's distance per mated / stranger
+    probe; ``hit`` whether a mated probe's nearest person is its own."""
+    names, counts = np.unique(lab, return_counts=True)
+    g, mated, non = split_protocol(lab, paths, names[counts >= 2], 1, names[counts == 1])
+    cm, dm = knn_top(x, lab, g, mated)
+    _, dn = knn_top(x, lab, g, non)
+    rows = []
+    for score in (None, (0.75, 10)):
+        r = evaluate(cm, dm, lab[mated], dn, score)
+        rows.append({"method": f"k-NN {score_name(score)}", "rank1": r["rank"]["1"],
+                     "points": [{"fpir": p["fpir_target"], "tpir": p["tpir"]} for p in r["points"]]})
+    return {"rows": rows, "g": g, "mated_d": dm[:, 0], "non_d": dn[:, 0], "hit": cm[:, 0] == lab[mated]}
+
+
+def automatic_for(model: str, x: np.ndarray, lab: np.ndarray, ev: dict[str, Any],
+                  base: tuple[Any, str] | None = None) -> dict[str, dict[str, float]]:
+    """The automatic threshold of a ``model`` gallery (``base``: (impostor model, description); None:
+    the one its gallery picks, shipped or borrowed from a harmonic partner), adapted to the
+    enrolled faces of :func:`open_set`'s ``ev``: FPIR and TPIR at the 1e-2 and 1e-3 targets."""
     from facenet.gallery.auto_threshold import borrowed
     from facenet.gallery.impostor import adapt_impostor_model, identification_threshold
     from facenet.gallery.store import ModelIdentity
     from facenet.models.registry import model_config
 
-    base, desc = borrowed(ModelIdentity(model, model_config(model).weights.sha256, 128, False))
-    m = adapt_impostor_model(base, x[g], lab[g])
+    base_model, desc = base or borrowed(ModelIdentity(model, model_config(model).weights.sha256, 128, False))
+    g = ev["g"]
+    m = adapt_impostor_model(base_model, x[g], lab[g])
     res: dict[str, dict[str, float]] = {}
     for f in (1e-2, 1e-3):
         t = identification_threshold(len(g), f, m, scoring="distance")
-        res[f"{desc} @ {f:g}"] = {"threshold": round(t, 4), "fpir": float(np.mean(non_d < t)),
-                                  "tpir": float(np.mean(hit & (mated_d < t)))}
+        res[f"{desc} @ {f:g}"] = {"threshold": round(t, 4), "fpir": float(np.mean(ev["non_d"] < t)),
+                                  "tpir": float(np.mean(ev["hit"] & (ev["mated_d"] < t)))}
     return res

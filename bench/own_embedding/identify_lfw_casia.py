@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import automatic_for, embed, lfw_rows  # noqa: E402
+from common import automatic_for, embed, lfw_rows, open_set  # noqa: E402
 
 import identify_common as C  # noqa: E402
 
@@ -80,19 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     z = embeddings(args.data, args.features, args.out)
     lab, paths, x = z["labels"].astype(str), z["paths"].astype(str), z["plain"]
-    names, counts = np.unique(lab, return_counts=True)
-    g, mated, non = C.split_protocol(lab, paths, names[counts >= 2], 1, names[counts == 1])
-    cm, dm = C.knn_top(x, lab, g, mated)
-    _, dn = C.knn_top(x, lab, g, non)
-    rows = []
-    for score in (None, (0.75, 10)):
-        r = C.evaluate(cm, dm, lab[mated], dn, score)
-        rows.append({"method": f"k-NN {C.score_name(score)}", "rank1": r["rank"]["1"],
-                     "points": [{"fpir": p["fpir_target"], "tpir": p["tpir"]} for p in r["points"]]})
+    ev = open_set(x, lab, paths)
     res = {"images": len(x), "no_face": int((~z["face_found"]).sum()), "from_features": int(z["from_features"].sum()),
            "embed_seconds_rest": float(z["seconds"]), "pipeline_vs_features_max_abs": float(z["check_max_abs"]),
-           "rows": rows,
-           "automatic_threshold": automatic_for("fused-casia", x, lab, g, dm[:, 0], dn[:, 0], cm[:, 0] == lab[mated])}
+           "rows": ev["rows"], "automatic_threshold": automatic_for("fused-casia", x, lab, ev)}
     (args.out / "identify_lfw_fused_casia.json").write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
     return 0

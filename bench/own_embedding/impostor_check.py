@@ -29,15 +29,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from facenet.gallery.impostor import ImpostorModel, adapt_impostor_model, fit_impostor_model  # noqa: E402
+from facenet.gallery.impostor import adapt_impostor_model, fit_impostor_model  # noqa: E402
 from facenet.models.registry import model_config  # noqa: E402
 from identify_common import MAX_PROBES, celeba_dev, impostor_distances, split_protocol  # noqa: E402
 
 TARGETS = (1e-2, 1e-3)
-
-
-def rescaled(m: ImpostorModel, c: float) -> ImpostorModel:
-    return ImpostorModel(m.name, m.z, m.log_cdf, m.loc * c, m.scale * c, m.meta, m.tail_points)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         a, b = perm[: len(perm) // 2], perm[len(perm) // 2 :]
         ia = np.nonzero(np.isin(lab, a))[0]
         models = {"own": fit_impostor_model(impostor_distances(df["plain"][ia], lab[ia]), "fused", max_probes=MAX_PROBES),
-                  "borrowed": rescaled(fit_impostor_model(impostor_distances(ds["plain"][ia], lab[ia]), "sface",
-                                                          max_probes=MAX_PROBES), c)}
+                  "borrowed": fit_impostor_model(impostor_distances(ds["plain"][ia], lab[ia]), "sface",
+                                                 max_probes=MAX_PROBES).rescaled(c)}
         g, _, non = split_protocol(lab, paths, b[: len(b) // 2], nonmated=b[len(b) // 2 :])
         x = df["plain"]
         nearest = np.clip(2.0 - 2.0 * x[non] @ x[g].T, 0.0, 4.0).min(1)

@@ -41,15 +41,16 @@ ADAPT_SAMPLE = 6000
 REFRESH_SHARE = 0.02
 
 
-def shipped_name(identity: ModelIdentity) -> str | None:
-    """The shipped impostor model for this identity's embedder and flip, or None (also when the
-    model records the weights it was fitted with and they are not this identity's: a retrained
-    head needs its own calibration)."""
+def shipped_model(identity: ModelIdentity) -> tuple[str, ImpostorModel] | None:
+    """(name, model) of the shipped impostor model for this identity's embedder and flip, or None
+    (also when the model records the weights it was fitted with and they are not this identity's:
+    a retrained head needs its own calibration)."""
     name = identity.model + ("+flip" if identity.flip else "")
     if name not in SHIPPED_MODELS:
         return None
-    sha = ImpostorModel.shipped(name).meta.get("weights_sha256")
-    return name if not sha or sha == identity.weights_sha256 else None
+    m = ImpostorModel.shipped(name)
+    sha = m.meta.get("weights_sha256")
+    return (name, m) if not sha or sha == identity.weights_sha256 else None
 
 
 def borrowed(identity: ModelIdentity) -> tuple[ImpostorModel, str] | None:
@@ -60,13 +61,11 @@ def borrowed(identity: ModelIdentity) -> tuple[ImpostorModel, str] | None:
 
     own = own_threshold(identity)
     for other in partners(identity):
-        name, t = shipped_name(other), own_threshold(other)
-        if name is None or own is None or not t:
+        shipped, t = shipped_model(other), own_threshold(other)
+        if shipped is None or own is None or not t:
             continue
-        m, c = ImpostorModel.shipped(name), own / t
-        scaled = ImpostorModel(m.name, m.z, m.log_cdf, m.loc * c, m.scale * c, {**m.meta, "rescaled": round(c, 4)},
-                               m.tail_points)
-        return scaled, f"shipped for {name} (CelebA-wild), rescaled x{c:.3f} to {identity.model} (harmonic)"
+        name, c = shipped[0], own / t
+        return shipped[1].rescaled(c), f"shipped for {name} (CelebA-wild), rescaled x{c:.3f} to {identity.model} (harmonic)"
     return None
 
 
@@ -94,10 +93,10 @@ class AutoThreshold:
         if raw:
             m = ImpostorModel.from_dict(json.loads(raw))
             return m, f"calibrated on {m.meta.get('source', 'your photos')}"
-        name = shipped_name(self.store.identity)
-        if name is None:
+        shipped = shipped_model(self.store.identity)
+        if shipped is None:
             return borrowed(self.store.identity)
-        return ImpostorModel.shipped(name), f"shipped for {name} (CelebA-wild)"
+        return shipped[1], f"shipped for {shipped[0]} (CelebA-wild)"
 
     def _adapted(self, n_faces: int) -> _Adapted | None:
         c = self._cache

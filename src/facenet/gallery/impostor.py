@@ -139,6 +139,12 @@ class ImpostorModel:
             lo, hi = (mid, hi) if self.far(mid) < p else (lo, mid)
         return lo
 
+    def rescaled(self, factor: float) -> "ImpostorModel":
+        """The same model for distances ``factor`` times larger (each probe's location and scale
+        multiplied; the shape kept), its meta noting the factor."""
+        return ImpostorModel(self.name, self.z, self.log_cdf, self.loc * factor, self.scale * factor,
+                             {**self.meta, "rescaled": round(float(factor), 4)}, self.tail_points)
+
     def to_dict(self) -> dict[str, Any]:
         return {"version": MODEL_VERSION, "name": self.name, "meta": self.meta, "tail_points": self.tail_points,
                 "z": [round(float(v), 5) for v in self.z], "log10_cdf": [round(float(v), 5) for v in self.log_cdf],
