@@ -38,8 +38,10 @@ from typing import Any
 
 import numpy as np
 
+from gallery_scale_report import ratios, table
 from realistic import RealisticEmbeddings, distance_quantiles, lfw_embeddings
 
+EPS = 1e-3  # squared L2; ann-benchmarks counts a neighbour within 1e-3 of the true one as found
 IDENTITY = {"model": "sface", "weights_sha256": "synthetic", "embedding_size": 128, "flip": False}
 
 
@@ -241,8 +243,13 @@ def child_search(args: argparse.Namespace) -> dict[str, Any]:
                    "recall_at_1_face_mated": round(float(ok[mated].mean()), 4),
                    "recall_at_1_face_strangers": round(float(ok[~mated].mean()), 4),
                    "recall_at_1_person": round(float(np.mean(person[j] == names[owner[exact]])), 4),
+
                    "decision_threshold": round(float(t_id), 4), "exact_accepts": round(float(np.mean(d_exact[name] < t_id)), 4),
                    "decision_agreement": round(float(agree.mean()), 4), "load": [load0, load()]}
+            if args.storage == "none":  # ann-benchmarks' k-NN recall: a hit when within EPS of the exact nearest distance
+                tie = ok | (dist[j] <= d_exact[name] + EPS)
+                row.update(recall_at_1_eps=round(float(tie.mean()), 4), recall_at_1_eps_strangers=round(float(tie[~mated].mean()), 4),
+                           miss_excess_median=round(float(np.median((dist[j] - d_exact[name])[~ok])), 5) if (~ok).any() else 0.0)
             if name + "_float" in truth.files:  # 8-bit storage: against exact search over the float32 originals
                 row["vs_float32_exact_face"] = round(float(np.mean(face[j] == truth[name + "_float"])), 4)
             rows.append(row)
@@ -367,36 +374,6 @@ def drive(args: argparse.Namespace) -> int:
     print(table(out, storages, names))
     print(f"-> {path}")
     return 0
-
-
-def ratios(entry: dict[str, Any]) -> dict[str, float]:
-    """shipped / previous, each at its own default efSearch on the REPORT queries (timed interleaved)."""
-    a, b = ({r["config"]: r for r in entry["search"]["report"][:2]}[c] for c in ("shipped", "previous"))
-    r = {k: round(a[k] / b[k], 3) for k in ("median_ms", "p99_ms", "recall_at_1_face", "decision_agreement") if b[k]}
-    r["faiss_file"] = round(entry["shipped"]["build"]["faiss_file_mb"] / entry["previous"]["build"]["faiss_file_mb"], 3)
-    r["rss_search"] = round(entry["shipped"]["memory"]["rss_search_process_mb"] / entry["previous"]["memory"]["rss_search_process_mb"], 3)
-    return r
-
-
-def table(out: dict[str, Any], storages: list[str], names: list[str]) -> str:
-    lines = [f"\n{out['n']:,} faces, {out['people']:,} people; load average {out['load_at_start']} -> {out['load_at_end']} "
-             f"on {out['cpus']} CPUs; REPORT queries, one thread, the settings timed interleaved\n",
-             "| storage | index | M / efC | build s | efSearch | median ms | p99 ms | recall@1 (mated / strangers) | "
-             "decisions agree | .faiss MB | peak RSS build / search MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for s in storages:
-        for r in out[s]["search"]["report"]:
-            c = r["config"]
-            b, mem, o = out[s][c]["build"], out[s][c]["memory"], out[s][c]["build"]["options"]
-            tag = "" if r["ef_search"] == out[s]["search"].get("ef_search_default", {}).get(c, o["ef_search"]) else " (tuned)"
-            lines.append(f"| {'float32' if s == 'none' else s} | {c}: {b['kind']} | {o['m']} / {o['ef_construction']} | "
-                         f"{b.get('seconds_read_store_build_save', '-')} | {r['ef_search']}{tag} | {r['median_ms']} | "
-                         f"{r['p99_ms']} | {r['recall_at_1_face']} ({r['recall_at_1_face_mated']} / "
-                         f"{r['recall_at_1_face_strangers']}) | {r['decision_agreement']} | {b['faiss_file_mb']} | "
-                         f"{b.get('rss_peak_mb', '-')} / {mem['rss_search_process_mb']} |")
-        imp = out[s].get("import", {})
-        lines.append(f"\n[{s}] import {imp.get('faces_per_s', '-')} faces/s; .gallery {out[s]['gallery_file_mb']} MB; "
-                     f"ratios shipped/previous {out[s].get('ratios_shipped_over_previous')}\n")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
