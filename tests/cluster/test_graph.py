@@ -277,3 +277,64 @@ def test_detach_by_hand_and_never_joins_a_photo():
     assert not has_conflicts(out, groups).any()
     assert len(np.unique(out)) >= len(np.unique(lab))
     assert all(len(np.unique(lab[out == u])) == 1 for u in np.unique(out))  # only splits
+
+
+def _attach_loop(labels, x, nbr, limit, groups):
+    """graph.attach by a loop over the single faces (brute force)."""
+    size = {c: int(np.sum(labels == c)) for c in np.unique(labels)}
+    cands = []
+    for f in np.flatnonzero([size[c] == 1 for c in labels]):
+        best = (np.inf, -1)
+        for c in {int(labels[m]) for m in nbr[f] if m >= 0}:
+            members = np.flatnonzero(labels == c)
+            if size[c] < 2 or np.any(groups[members] == groups[f]):
+                continue
+            mean = x[members].astype(np.float64).sum(0)
+            d = 2 - 2 * float(x[f] @ (mean / np.linalg.norm(mean)))
+            best = min(best, (d, c))
+        if best[0] < limit:
+            cands.append((best[0], f, best[1]))
+    out, taken = labels.copy(), set()
+    for d, f, c in sorted(cands):
+        if (groups[f], c) not in taken:  # one face of a photo per cluster: the nearest
+            taken.add((groups[f], c))
+            out[f] = c
+    return out
+
+
+def test_attach_against_a_loop_over_single_faces(monkeypatch):
+    rng = np.random.default_rng(12)
+    x, person = _people(rng, n_people=8, per=5, spread=1.5)  # 0 / 4 / 6 / 11 / 12 faces join at the limits below
+    n = len(x)
+    groups = np.arange(n)
+    groups[[1, 6, 11, 16]] = 1  # four faces of one photo
+    nbr, _ = graph.knn(x, 6)
+    labels = np.asarray(person, np.int64).copy()
+    alone = rng.choice(n, 12, replace=False)  # a clustering that left 12 faces alone (and two with one face)
+    labels[alone] = 100 + np.arange(12)
+    labels = np.unique(labels, return_inverse=True)[1]
+    for limit in (0.0, 0.8, 1.1, 1.4, 4.0):
+        got = graph.attach(labels, x, nbr, limit, groups)
+        assert _same_partition(got, _attach_loop(labels, x, nbr, limit, groups)), limit
+        assert not has_conflicts(got, groups).any()
+    assert _same_partition(graph.attach(labels, x, nbr, 0.0, groups), labels)  # nothing under 0
+    monkeypatch.setattr(graph, "DETACH_CHUNK", 8)  # chunks of 2 single faces
+    assert np.array_equal(graph.attach(labels, x, nbr, 1.1, groups), graph.attach(labels, x, nbr, 1.1, groups))
+
+
+def test_attach_by_hand():
+    # a pair near (1, 0, 0) and a face 0.6 from their mean; one far face; a face of the pair's photo
+    x = np.array([[1, 0, 0], [0.96, 0.28, 0], [0.8, -0.6, 0], [0, 0, 1], [0.99, 0, 0.141]], np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels, nbr = np.array([0, 0, 1, 2, 3]), np.array([[1], [0], [0], [0], [0]])
+    groups = np.array([0, 1, 2, 3, 0])  # face 4 is in face 0's photo
+    mean = (x[0] + x[1]) / np.linalg.norm(x[0] + x[1])
+    d2 = 2 - 2 * float(x[2] @ mean)
+    assert _same_partition(graph.attach(labels, x, nbr, d2 + 1e-3, groups), [0, 0, 0, 1, 2])  # 2 joins; 3 too far; 4 cannot
+    assert _same_partition(graph.attach(labels, x, nbr, d2 - 1e-3, groups), labels)
+    # two single faces of one photo, both near the pair: only the nearer one joins
+    y = np.concatenate([x[:2], np.array([[0.9, 0.1, 0.1], [0.95, -0.05, 0.1]], np.float32)])
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    got = graph.attach(np.array([0, 0, 1, 2]), y, np.array([[1], [0], [0], [0]]), 1.0, np.array([0, 1, 2, 2]))
+    assert _same_partition(got, [0, 0, 0, 1])  # face 2 is the nearer (0.013 against 0.048)
+    assert graph.attach(np.zeros(0, np.int64), np.zeros((0, 3), np.float32), np.zeros((0, 1), np.int64), 1.0, np.zeros(0)).shape == (0,)

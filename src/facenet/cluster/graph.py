@@ -28,7 +28,9 @@ Partitions of the graph (every one refuses to put two faces of one photo togethe
   (bench/cluster_RESULTS.md, Session 3; the uncapped rule is opt-in).
   :func:`detach` applies the same capped limit after the merging instead: a face whose average
   distance to the rest of its cluster is at or over the limit for one face joining them leaves
-  it (the shipped default: the fixed rule's merges, then the detach step).
+  it (the shipped default: the fixed rule's merges, then the detach step). :func:`attach` is the
+  step the other way: a face left alone joins the cluster (of two or more faces, among its
+  k-NN neighbours' clusters) whose normalised mean face is within a limit, photo rule kept.
   No pinned library does this: SciPy and scikit-learn need the full distance matrix
   (scikit-learn's ``connectivity`` graph restricts merges but still cannot take a threshold on the
   average at this size, nor cannot-links), and graph libraries with Leiden/Louvain (igraph,
@@ -270,6 +272,55 @@ def detach(labels: np.ndarray, embeddings: np.ndarray, threshold: float, single:
     leave = avg >= merge_limit(threshold, single, power, np.ones(len(rest)), rest, cap)
     idx = np.flatnonzero(many)[leave]
     out[idx] = len(ids) + np.arange(len(idx))
+    return np.unique(out, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def attach(labels: np.ndarray, embeddings: np.ndarray, nbr: np.ndarray, limit: float, groups: np.ndarray) -> np.ndarray:
+    """Single faces join the nearest cluster of two or more faces whose mean face is near enough.
+
+    labels: (N,) cluster ids >= 0 of a finished clustering; embeddings: (N, D) unit norm;
+    nbr: (N, k) int, each face's k-NN indices (-1 padding), the graph's table: a single face's
+    candidates are the clusters of its neighbours; groups: (N,) photo id per face. A single face
+    joins the candidate whose normalised mean face (the cluster's vector sum over its norm, as
+    it was before this step) is nearest in squared L2, when that distance is under ``limit`` and
+    the cluster holds no face of the same photo; of several single faces of one photo bound for
+    one cluster, only the nearest joins. One pass, no cascade. Returns (N,) labels."""
+    labels = np.asarray(labels, np.int64)
+    n = len(labels)
+    if n == 0:
+        return labels.copy()
+    x = np.asarray(embeddings)
+    ids, inv, size = np.unique(labels, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    total = np.zeros((len(ids), x.shape[1]))  # float64 sums
+    np.add.at(total, inv, x)
+    norm = np.linalg.norm(total, axis=1)
+    centre = (total / np.where(norm > 0, norm, 1.0)[:, None]).astype(np.float32)
+    single = np.flatnonzero(size[inv] == 1)
+    g = np.asarray(groups, np.int64)
+    held = np.unique(g * len(ids) + inv)  # (photo, cluster) pairs present: the cannot-link test
+    out = inv.copy()
+    chosen: list[np.ndarray] = []
+    for s in range(0, len(single), DETACH_CHUNK // 4):  # (rows, k, D) float32 gathers: bounded memory at 1M faces
+        r = single[s : s + DETACH_CHUNK // 4]
+        nb = np.asarray(nbr[r], np.int64)
+        cand = np.where(nb >= 0, inv[np.clip(nb, 0, None)], -1)
+        ok = (cand >= 0) & (size[np.clip(cand, 0, None)] >= 2)
+        key = g[r][:, None] * len(ids) + np.clip(cand, 0, None)
+        ok &= ~np.isin(key, held)
+        d = 2.0 - 2.0 * np.einsum("id,ikd->ik", x[r].astype(np.float32), centre[np.clip(cand, 0, None)])
+        d = np.where(ok, d, np.inf)
+        j = np.argmin(d, axis=1)
+        best = d[np.arange(len(r)), j]
+        hit = best < limit
+        chosen.append(np.stack([r[hit], cand[np.arange(len(r)), j][hit], np.zeros(hit.sum())], 1))
+        chosen[-1][:, 2] = best[hit]
+    if chosen:
+        c = np.concatenate(chosen)
+        c = c[np.argsort(c[:, 2], kind="stable")]
+        face, to = c[:, 0].astype(np.int64), c[:, 1].astype(np.int64)
+        _, first = np.unique(g[face] * len(ids) + to, return_index=True)  # one face per photo and cluster: the nearest
+        out[face[first]] = to[first]
     return np.unique(out, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
