@@ -5,9 +5,23 @@
     .venv/bin/python bench/cluster_lfw.py lfw                 # every method side by side on LFW (make bench-cluster)
     .venv/bin/python bench/cluster_lfw.py lfw --graph-setting fixed --skip agglomerative kmeans dbscan hdbscan
     .venv/bin/python bench/cluster_lfw.py time                # the graph method's clustering seconds on LFW, no scores
+    .venv/bin/python bench/cluster_lfw.py calibrate --models fused,fused+flip --write src/facenet/cluster
+    .venv/bin/python bench/cluster_lfw.py lfw --models sface,sface+flip,fused,fused+flip --tag _accurate
+
+``--models`` (default sface,sface+flip): any of ``MODELS``. ``calibrate --write`` puts the
+calibrated models' entries into the shipped file and keeps the others as they are (the split must
+be the shipped one); ``--check`` compares each calibrated model's entry with the shipped one.
 
 Embeddings: bench/identify_lfw.py's caches (its helpers in bench/identify_common.py) (``FacePipeline("yunet", "sface")``, the plain crop and
-its mirror; flip TTA = normalise(plain + mirror)), computed there once.
+its mirror; flip TTA = normalise(plain + mirror)), computed there once; the ``fused`` and
+``fused-casia`` caches by bench/cluster_embed.py (cached network features through the shipped
+heads, the pipeline for the rest). The size-aware rules need an impostor model for s(N):
+:func:`facenet.cluster.methods.impostor_model`, the one a gallery of that model uses (SFace's
+shipped ones; for ``fused`` and ``fused-casia`` plain SFace's rescaled by the ratio of the
+verification thresholds). The gallery borrows none for flip embeddings, so ``fused+flip`` and
+``fused-casia+flip`` get the fixed rule only (``size_rules`` in their entry says so). Their
+heads were fitted without labels on CelebA-wild photos (``HEAD_NOTE``): CelebA-wild is then not
+fully held out for them, and each entry says so (``held_out``).
 
 Development split (``calibrate``, never LFW): CelebA-wild as bench/identify_lfw.py cleans it (the
 5 identities also in LFW, the mixed identity 07312 and the photos copied across identities left
@@ -75,7 +89,16 @@ NEIGHBORS = (16, 32, 64)
 #: Session 3), never from LFW.
 DEFAULT_GRAPH_RULE = "size_detach"
 DENSITY_MIN_SAMPLES = (1, 2, 3)
-MODELS = {"sface": "plain", "sface+flip": "flip"}
+#: Every model name this bench knows: (the embedder, its plain or flip embeddings).
+MODELS = {"sface": ("sface", "plain"), "sface+flip": ("sface", "flip"), "fused": ("fused", "plain"),
+          "fused+flip": ("fused", "flip"), "fused-casia": ("fused-casia", "plain"), "fused-casia+flip": ("fused-casia", "flip")}
+#: --models' default: the models of the first calibration (their entries reproduce the shipped file).
+DEFAULT_MODELS = "sface,sface+flip"
+#: Stored with the entries of models whose embedder is a head fitted on CelebA-wild photos.
+HEAD_NOTE = ("the embedder's head was fitted on CelebA-wild photos without their labels (PCA + an orthogonal Procrustes "
+             "rotation onto the photos' SFace vectors, bench/own_embedding/train.py init pca, epoch 0 kept; its options "
+             "and the kept epoch chosen on LFW View 1), so CelebA-wild is not fully held out for it")
+HEAD_PHOTOS = {"fused": "2,180 of the 6,130 photos (the first 8 per identity)", "fused-casia": "all 6,130 photos"}
 GRAPH_KEYS = ("threshold", "neighbors", "partition", "pair_fpir", "size_power", "size_limit", "size_rule")
 SOURCE = "calibrated on CelebA-wild (no LFW identities; LFW-shaped draws and the full set)"
 
@@ -169,6 +192,15 @@ def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
             for p in GRAPH_PARTITIONS for t in GRID]
     opt, sc = with_k(rows)
     print(f"  graph, fixed threshold: {opt} {sc}", file=sys.stderr)
+    from facenet.cluster.methods import impostor_model
+    from facenet.errors import UncalibratedError
+
+    try:
+        impostor_model(model)
+    except UncalibratedError as e:  # the size-aware rules need the gallery's impostor model for s(N)
+        print(f"  graph: fixed rule only ({e})", file=sys.stderr)
+        return {**opt, "celeba": sc, "rule": "fixed",
+                "size_rules": f"not calibrated: no impostor model for {model} (facenet.cluster.methods.impostor_model)"}
     sized: list[tuple[dict[str, Any], dict[str, float]]] = []
     for pw in SIZE_POWERS:
         for f in PAIR_FPIRS:
@@ -226,9 +258,30 @@ def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
     return out
 
 
+def model_notes(model: str) -> dict[str, str]:
+    """What a model's entry says besides its settings: where its impostor model comes from, and
+    for a head fitted on CelebA-wild photos that CelebA-wild is not fully held out."""
+    from facenet.cluster.methods import impostor_model
+    from facenet.errors import UncalibratedError
+
+    embedder = MODELS[model][0]
+    if embedder == "sface":
+        return {}
+    try:
+        m = impostor_model(model)
+        imp = f"SFace's shipped CelebA-wild impostor model rescaled x{m.meta['rescaled']} (facenet.gallery.auto_threshold.borrowed)"
+    except UncalibratedError:
+        imp = "none (the gallery borrows none for flip embeddings): fixed rule only"
+    return {"impostor_model": imp, "held_out": f"{HEAD_NOTE}: {HEAD_PHOTOS[embedder]}"}
+
+
 def calibrate(args: argparse.Namespace) -> dict[str, Any]:
     memo_knn()
-    dev = celeba_dev(args.data, args.out_identify)
+    devs = {e: celeba_dev(args.data, args.out_identify, e) for e in dict.fromkeys(MODELS[m][0] for m in args.models)}
+    dev = next(iter(devs.values()))
+    for e, d in devs.items():  # one split for every model: the same photos, in the same order
+        if not (np.array_equal(d["paths"], dev["paths"]) and d["info"] == dev["info"]):
+            raise SystemExit(f"CelebA-wild with {e} keeps other photos than with {next(iter(devs))}: {d['info']}")
     sets = draws(dev["labels"], lfw_counts(args.data), args.draws) + [np.arange(len(dev["labels"]))]
     table: dict[str, Any] = {
         "version": 1, "source": SOURCE,
@@ -243,22 +296,53 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
                                        "size_power": list(SIZE_POWERS), "threshold": "the fixed rule's"},
                   "graph_default": f"{DEFAULT_GRAPH_RULE} if its objective beats the fixed threshold's, else fixed"},
         "models": {}}
-    for model, emb in MODELS.items():
+    for model in args.models:
+        embedder, emb = MODELS[model]
         t0 = time.perf_counter()
-        table["models"][model] = calibrate_model(dev[emb], dev["labels"], sets, model)
+        table["models"][model] = {**calibrate_model(devs[embedder][emb], dev["labels"], sets, model), **model_notes(model)}
         print(f"{model}: {json.dumps(table['models'][model])} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     return table
 
 
-def lfw(args: argparse.Namespace) -> dict[str, Any]:
+def merged(table: dict[str, Any], shipped: dict[str, Any] | None) -> dict[str, Any]:
+    """The shipped file with ``table``'s models put in (the other models' entries kept as they
+    are, in their order; new models after them). The split must be the shipped one."""
+    if not shipped:
+        return table
+    if {k: v for k, v in table.items() if k != "models"} != {k: v for k, v in shipped.items() if k != "models"}:
+        raise SystemExit("this calibration's split or grid is not the shipped file's: calibrate every model with "
+                         f"--models {','.join(shipped['models'])} and the defaults")
+    return {**shipped, "models": {**shipped["models"], **table["models"]}}
+
+
+def lfw_embeddings(args: argparse.Namespace) -> dict[str, dict[str, np.ndarray]]:
+    """Every --models embedder's cached LFW embeddings (bench/identify_lfw.py, bench/cluster_embed.py),
+    checked to hold the same photos in the same order."""
     from facenet.pipeline import FacePipeline
 
-    z = embed_folder(FacePipeline("yunet", "sface"), args.data / "lfw", args.out_identify, "lfw")
-    labels = z["labels"].astype(str)
-    res: dict[str, Any] = {"images": len(labels), "people": int(len(np.unique(labels))), "no_face": int((~z["face_found"]).sum()),
+    zs = {e: embed_folder(FacePipeline("yunet", e), args.data / "lfw", args.out_identify, "lfw")
+          for e in dict.fromkeys(MODELS[m][0] for m in args.models)}
+    first = next(iter(zs.values()))
+    for e, z in zs.items():
+        if not np.array_equal(z["paths"], first["paths"]):
+            raise SystemExit(f"the LFW cache of {e} holds other photos")
+    return zs
+
+
+def model_embeddings(zs: dict[str, dict[str, np.ndarray]], model: str) -> np.ndarray:
+    embedder, emb = MODELS[model]
+    z = zs[embedder]
+    return z["plain"] if emb == "plain" else flip_tta(z["plain"], z["mirror"])
+
+
+def lfw(args: argparse.Namespace) -> dict[str, Any]:
+    zs = lfw_embeddings(args)
+    labels = next(iter(zs.values()))["labels"].astype(str)
+    res: dict[str, Any] = {"images": len(labels), "people": int(len(np.unique(labels))),
+                           "no_face": {e: int((~z["face_found"]).sum()) for e, z in zs.items()},
                            "load_average": os.getloadavg(), "rows": []}
-    for model, emb in MODELS.items():
-        x = z["plain"] if emb == "plain" else flip_tta(z["plain"], z["mirror"])
+    for model in args.models:
+        x = model_embeddings(zs, model)
         k_graph = None
         for method in ("graph", "agglomerative", "kmeans", "dbscan", "hdbscan"):
             if method in args.skip:
@@ -289,13 +373,11 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
     """The shipped graph setting's clustering seconds on all of LFW (embeddings cached), each model
     ``--repeat`` times: the median and every run, with the load average before and after. No
     labels are read and nothing is scored (the scores are ``lfw``'s)."""
-    from facenet.pipeline import FacePipeline
-
-    z = embed_folder(FacePipeline("yunet", "sface"), args.data / "lfw", args.out_identify, "lfw")
-    res: dict[str, Any] = {"images": int(len(z["plain"])), "threads": os.environ.get("OMP_NUM_THREADS"),
+    zs = lfw_embeddings(args)
+    res: dict[str, Any] = {"images": int(len(next(iter(zs.values()))["plain"])), "threads": os.environ.get("OMP_NUM_THREADS"),
                            "load_average_before": os.getloadavg(), "rows": []}
-    for model, emb in MODELS.items():
-        x = z["plain"] if emb == "plain" else flip_tta(z["plain"], z["mirror"])
+    for model in args.models:
+        x = model_embeddings(zs, model)
         runs, cpu = [], []
         for _ in range(args.repeat):  # the process's CPU seconds too: a shared machine's wall clock says little
             c0 = time.process_time()
@@ -311,7 +393,7 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def markdown(res: dict[str, Any]) -> str:
-    lines = [f"LFW: {res['images']} images, {res['people']} people, no face found in {res['no_face']}; "
+    lines = [f"LFW: {res['images']} images, {res['people']} people, no face found in {res['no_face']} (by embedder); "
              f"load average {tuple(round(v, 2) for v in res['load_average'])}", "",
              "| model | method | threshold | options | pairwise P / R / F1 | BCubed P / R / F | NMI | clusters (true) | seconds |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -330,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-identify", type=Path, default=Path("out/identify"), help="bench/identify_lfw.py's embedding caches")
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--write", type=Path, help="calibrate: folder to write cluster_thresholds.json into")
-    ap.add_argument("--check", action="store_true", help="calibrate: exit 1 unless the shipped file is reproduced")
+    ap.add_argument("--check", action="store_true", help="calibrate: exit 1 unless every calibrated model already in the "
+                    "shipped file is reproduced (with --write: written only then)")
     ap.add_argument("--graph-setting", help="lfw: score graph at this stored entry of the shipped graph setting "
                     "(fixed, size_aware, size_capped) instead of the default")
     ap.add_argument("--graph-options", type=json.loads, default={},
@@ -338,33 +421,44 @@ def main(argv: list[str] | None = None) -> int:
                          '\'{"sface": {"threshold": 1.28, "pair_fpir": 0.03, "size_power": 2, "size_limit": 1.28}}\'')
     ap.add_argument("--skip", nargs="*", default=[], help="lfw: methods to leave out")
     ap.add_argument("--repeat", type=int, default=5, help="time: runs per model")
+    ap.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated, of {', '.join(MODELS)} (default {DEFAULT_MODELS})")
+    ap.add_argument("--tag", default="", help="lfw / time: suffix of the result file (cluster_lfw<TAG>.json)")
     args = ap.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.command == "calibrate":
+        from facenet.cluster import threshold
+
         table = calibrate(args)
-        text = json.dumps(table, indent=1) + "\n"
+        path = Path(threshold.__file__).with_name(threshold.SHIPPED)
+        shipped = json.loads(path.read_text()) if path.exists() else None
+        old = (shipped or {}).get("models", {})
+        bad = [m for m in args.models if m in old and old[m] != table["models"][m]]
+        if args.check:  # each calibrated model's entry against the shipped one (before any --write)
+            for m in args.models:
+                print(f"check {m}:", "not in the shipped file" if m not in old else
+                      "MISMATCH with the shipped file" if m in bad else "same as shipped")
+            print("check:", "same as shipped" if not bad else "MISMATCH with the shipped file")
+        text = json.dumps(merged(table, shipped), indent=1) + "\n"
         (args.out / "cluster_thresholds.json").write_text(text)
-        if args.write:
+        if args.write and not (args.check and bad):
             (args.write / "cluster_thresholds.json").write_text(text)
             print(f"wrote {args.write / 'cluster_thresholds.json'}")
-        if args.check:
-            from facenet.cluster import threshold
-
-            shipped = Path(threshold.__file__).with_name(threshold.SHIPPED).read_text()
-            ok = json.loads(shipped)["models"] == json.loads(text)["models"]
-            print("check:", "same as shipped" if ok else "MISMATCH with the shipped file")
-            return 0 if ok else 1
-        print(text)
-        return 0
+        if not args.check:
+            print(text)
+        return 1 if args.check and bad else 0
     if args.command == "time":
         res = timing(args)
-        (args.out / "cluster_lfw_time.json").write_text(json.dumps(res, indent=2) + "\n")
+        (args.out / f"cluster_lfw_time{args.tag}.json").write_text(json.dumps(res, indent=2) + "\n")
         print(json.dumps(res, indent=2))
         return 0
     res = lfw(args)
-    (args.out / "cluster_lfw.json").write_text(json.dumps(res, indent=2) + "\n")
+    (args.out / f"cluster_lfw{args.tag}.json").write_text(json.dumps(res, indent=2) + "\n")
     print(markdown(res))
-    print(f"wrote {args.out / 'cluster_lfw.json'}")
+    print(f"wrote {args.out / f'cluster_lfw{args.tag}.json'}")
     return 0
 
 

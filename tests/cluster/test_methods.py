@@ -171,3 +171,26 @@ def test_size_rule_detach_is_the_fixed_clusters_then_detach():
     assert "size_rule" not in cluster_embeddings(x, threshold=1.2, pair_fpir=0.03).options  # "merge": not recorded
     with pytest.raises(ValueError, match="size_rule"):
         cluster_embeddings(x, threshold=1.2, pair_fpir=0.03, size_rule="later")
+
+
+def test_fused_models_get_sfaces_impostor_model_rescaled_as_the_gallery_does():
+    from facenet.cluster.methods import impostor_model, single_threshold
+    from facenet.gallery.impostor import ImpostorModel
+    from facenet.models.registry import model_config
+
+    sface = ImpostorModel.shipped("sface")
+    assert impostor_model("sface").loc.tolist() == sface.loc.tolist()  # shipped: as it is
+    for name in ("fused", "fused-casia"):
+        c = model_config(name).verification_threshold(False) / model_config("sface").verification_threshold(False)
+        m = impostor_model(name)  # the harmonic partner's model, location and scale times t(own) / t(sface)
+        assert m.meta["rescaled"] == pytest.approx(c, abs=1e-4) and c < 1
+        assert np.allclose(m.loc, sface.loc * c) and np.allclose(m.scale, sface.scale * c)
+        want = min(4.0, sface.rescaled(c).threshold(999, 0.03))
+        assert single_threshold(name, 1000, 0.03, 4.0) == pytest.approx(want, rel=1e-9)
+        assert single_threshold(name, 1000, 0.03, 4.0) < single_threshold("sface", 1000, 0.03, 4.0)
+        x, _ = _people(2, dim=128)  # the detach limit of a run with that model comes from it
+        r = cluster_embeddings(x, threshold=0.8, pair_fpir=0.03, size_rule="detach", size_limit=1.2, model=name)
+        assert r.options["single_threshold"] == pytest.approx(min(0.8, sface.rescaled(c).threshold(len(x) - 1, 0.03)), abs=1e-6)
+    for name in ("fused+flip", "fused-casia+flip", "nns2"):  # the gallery borrows none for flip embeddings
+        with pytest.raises(UncalibratedError, match="impostor model"):
+            impostor_model(name)

@@ -40,11 +40,11 @@ import numpy as np
 
 from facenet.cluster.constraints import check_groups, split_violations
 from facenet.cluster.threshold import default_options, default_threshold
-from facenet.errors import UncalibratedError, UsageError
+from facenet.errors import FacenetError, UncalibratedError, UsageError
 from facenet.validation import check_option, check_scalar
 
 __all__ = ["METHODS", "LIMITS", "ClusterResult", "TooLargeError", "cluster_embeddings", "default_threshold", "finish_labels",
-           "single_threshold"]
+           "impostor_model", "single_threshold"]
 
 METHODS = ("graph", "agglomerative", "kmeans", "dbscan", "hdbscan")
 #: The most faces each O(N^2)-ish method accepts (memory or time); graph has no limit.
@@ -224,15 +224,41 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
 def single_threshold(model: str, n: int, pair_fpir: float, threshold: float) -> float:
     """The merge limit of two single faces among ``n``: the distance under which a face finds a
     false partner among the n - 1 others with probability ``pair_fpir``, as the gallery's
-    impostor model for ``model`` predicts (:meth:`facenet.gallery.impostor.ImpostorModel.threshold`:
-    the limit falls as the collection grows), capped at ``threshold``. Raises
-    :class:`~facenet.errors.UncalibratedError` for a model without a shipped impostor model."""
-    from facenet.gallery.impostor import SHIPPED_MODELS, ImpostorModel
+    impostor model for ``model`` predicts (:func:`impostor_model`;
+    :meth:`facenet.gallery.impostor.ImpostorModel.threshold`: the limit falls as the collection
+    grows), capped at ``threshold``. Raises :class:`~facenet.errors.UncalibratedError` for a
+    model without one."""
+    return min(float(threshold), impostor_model(model).threshold(max(n - 1, 1), pair_fpir))
 
-    if model not in SHIPPED_MODELS:
-        raise UncalibratedError(f"no impostor model for {model!r} (shipped: {', '.join(sorted(SHIPPED_MODELS))}): "
-                                "give --threshold for plain average linkage")
-    return min(float(threshold), ImpostorModel.shipped(model).threshold(max(n - 1, 1), pair_fpir))
+
+def impostor_model(model: str) -> Any:
+    """The impostor model a gallery of ``model`` ("sface", "fused", "sface+flip", ...: a
+    registered name, "+flip" for flip TTA) uses without a calibration of its own: the one shipped
+    for it (:func:`facenet.gallery.auto_threshold.shipped_model`), else the one shipped for a model
+    it is declared harmonic with, rescaled by the two verification thresholds' ratio
+    (:func:`facenet.gallery.auto_threshold.borrowed`: ``fused`` and ``fused-casia`` plain get
+    SFace's). Raises :class:`~facenet.errors.UncalibratedError` when there is none (the gallery
+    borrows none for flip embeddings: harmonic partners are declared for plain ones only)."""
+    from facenet.gallery.auto_threshold import borrowed, shipped_model
+    from facenet.gallery.impostor import SHIPPED_MODELS
+    from facenet.gallery.store import ModelIdentity
+    from facenet.models.registry import model_config
+
+    name, flip = (model[: -len("+flip")], True) if model.endswith("+flip") else (model, False)
+    try:
+        cfg = model_config(name)
+    except (FacenetError, KeyError, ValueError, OSError):  # as facenet.gallery.harmonic reads configs
+        cfg = None
+    if cfg is not None:
+        identity = ModelIdentity(name, cfg.weights.sha256 if cfg.weights is not None else "", int(cfg.embedding_size), flip)
+        shipped = shipped_model(identity)
+        if shipped is not None:
+            return shipped[1]
+        rescaled = borrowed(identity)
+        if rescaled is not None:
+            return rescaled[0]
+    raise UncalibratedError(f"no impostor model for {model!r} (shipped: {', '.join(sorted(SHIPPED_MODELS))}, and the models "
+                            "declared harmonic with one of them, flip off): give --threshold for plain average linkage")
 
 
 def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, partition: str, seed: int,

@@ -5,7 +5,10 @@
 identities also in LFW, the mixed identity 07312 and photos copied across identities left out,
 07393 merged into 07392; subsampled to LFW's photos-per-person so most people have one photo),
 never from LFW. The file says which split and grid each value was chosen on. Keys are model
-names: ``"sface"`` (plain embeddings) and ``"sface+flip"`` (flip test-time augmentation).
+names: ``"sface"`` (plain embeddings), ``"sface+flip"`` (flip test-time augmentation), and the
+accurate presets' ``"fused"``, ``"fused+flip"``, ``"fused-casia"``, ``"fused-casia+flip"`` (their
+entries also say where their impostor model comes from, ``impostor_model``, and that their heads
+were fitted without labels on CelebA-wild photos, ``held_out``; flip ones have the fixed rule only).
 Each graph entry says which ``rule`` it is: ``fixed`` (one threshold), or a size-aware rule
 capped at the fixed threshold (``size_detach``: the fixed rule's clusters, then faces over the
 size-aware limit leave them; ``size_capped``: the capped limit decides every merge), with

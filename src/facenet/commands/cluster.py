@@ -7,11 +7,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from facenet.commands.common import emit_json, emit_result, error, warn
+from facenet.commands.common import PRESETS, emit_json, emit_result, error, warn
 from facenet.errors import UsageError
 
 USAGE = """facenet cluster DIR [DIR ...] --out OUT [--method M] [--threshold T | --k K] [--min-size N] [--update]
-                       [--link symlink|hardlink|copy] [--cache FILE] [--json] [--no-progress]
+                       [--link symlink|hardlink|copy] [--cache FILE] [--preset fast|accurate | --embedder E]
+                       [--flip] [--json] [--no-progress]
        facenet cluster name OUT CLUSTER NAME [--json]
        facenet cluster enroll OUT CLUSTER [--gallery G] [--name NAME] [--json]"""
 
@@ -48,7 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     g = p.add_argument_group("pipeline")
     g.add_argument("--detector", default="yunet", help="face detector: yunet (default) or mtcnn")
-    g.add_argument("--embedder", default="sface", help="embedding model (see `facenet models`)")
+    g.add_argument("--embedder", default=None, help="embedding model (see `facenet models`; default: the preset's)")
+    g.add_argument("--preset", choices=sorted(PRESETS), default="fast",
+                   help="fast (default): YuNet + SFace; accurate: YuNet + fused (SFace + dlib ResNet, about 4.6x "
+                        "slower); both have calibrated clustering settings. --embedder wins when given")
     g.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     g.add_argument("--backend", default=None, choices=["opencv", "onnxruntime"], help="inference engine for ONNX embedders")
     p.set_defaults(func=run)
@@ -68,10 +72,15 @@ def _pipeline(detector: str, embedder: str, flip: bool, backend: str | None) -> 
     return FacePipeline(detector=detector, embedder=embedder, flip=flip, **({"backend": backend} if backend else {}))
 
 
+def embedder_of(args: argparse.Namespace) -> str:
+    """--embedder when given, else the --preset's embedder (as the other commands choose it)."""
+    return args.embedder or PRESETS[args.preset]
+
+
 def _cluster(args: argparse.Namespace) -> int:
     from facenet.cluster.run import cluster_folder
 
-    pipe = _pipeline(args.detector, args.embedder, args.flip, args.backend)
+    pipe = _pipeline(args.detector, embedder_of(args), args.flip, args.backend)
     r = cluster_folder([args.target, *args.rest], args.out, pipe, method=args.method, threshold=args.threshold, k=args.k,
                        min_size=args.min_size, update=args.update, link=args.link, cache=args.cache,
                        progress=not args.no_progress)
