@@ -148,6 +148,13 @@ def test_auto_threshold_in_a_mixed_or_upgraded_gallery(store_factory):
         np.testing.assert_allclose(base.loc, shipped.loc * c)
         np.testing.assert_allclose(base.scale, shipped.scale * c)
         assert "rescaled" in desc and "sface" in desc
+        # with flip: SFace+flip's model, rescaled by the two flip thresholds (not the verification fallback)
+        base_f, desc_f = AutoThreshold(store_factory(ident(name, flip=True))).base_model()
+        sface_f = AutoThreshold(store_factory(ident("sface", flip=True))).base_model()[0]
+        c_f = model_config(name).verification_threshold(True) / model_config("sface").verification_threshold(True)
+        np.testing.assert_allclose(base_f.loc, sface_f.loc * c_f)
+        np.testing.assert_allclose(base_f.scale, sface_f.scale * c_f)
+        assert "sface+flip" in desc_f and "rescaled" in desc_f
     retrained = store_factory(dataclasses.replace(FUSED, weights_sha256="0" * 64))
     assert AutoThreshold(retrained).base_model() is None  # unknown weights: no model to borrow either
 

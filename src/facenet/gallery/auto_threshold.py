@@ -7,8 +7,8 @@ Where it comes from, in order:
 2. the model shipped for the gallery's embedder (SFace, with or without flip: CelebA-wild; a model
    that records the weights it was fitted with is used only for those weights), else
 3. the model shipped for a model the gallery's embedder is declared harmonic with (``fused``,
-   ``fused-casia``: SFace's), its distances rescaled by the ratio of the two models' verification thresholds
-   (:mod:`facenet.gallery.harmonic`), else
+   ``fused-casia``: SFace's; with flip, SFace+flip's), its distances rescaled by the ratio of the
+   two models' verification thresholds (:mod:`facenet.gallery.harmonic`), else
 4. nothing: the gallery falls back to the model's verification threshold.
 
 In a gallery holding faces of several models (an upgrade under way) the threshold is on the
@@ -27,7 +27,7 @@ faces (a million-face gallery is not read whole to open it).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from facenet.gallery.impostor import SHIPPED_MODELS, ImpostorModel, adapt_impostor_model
@@ -56,11 +56,14 @@ def shipped_model(identity: ModelIdentity) -> tuple[str, ImpostorModel] | None:
 def borrowed(identity: ModelIdentity) -> tuple[ImpostorModel, str] | None:
     """The shipped impostor model of a model ``identity`` is declared harmonic with, rescaled
     onto ``identity``'s distances (location and scale times t(own) / t(partner), the two
-    verification thresholds), or None."""
+    verification thresholds), or None. With flip, the partner's flip model and both models'
+    flip thresholds (harmonic pairs are declared for plain embeddings; borrowing a distance
+    distribution's shape needs no mixing, so flip galleries borrow too)."""
     from facenet.gallery.harmonic import own_threshold, partners
 
     own = own_threshold(identity)
-    for other in partners(identity):
+    for other in partners(replace(identity, flip=False)):
+        other = replace(other, flip=identity.flip)
         shipped, t = shipped_model(other), own_threshold(other)
         if shipped is None or own is None or not t:
             continue
