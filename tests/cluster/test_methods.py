@@ -191,6 +191,8 @@ def test_fused_models_get_sfaces_impostor_model_rescaled_as_the_gallery_does():
         x, _ = _people(2, dim=128)  # the detach limit of a run with that model comes from it
         r = cluster_embeddings(x, threshold=0.8, pair_fpir=0.03, size_rule="detach", size_limit=1.2, model=name)
         assert r.options["single_threshold"] == pytest.approx(min(0.8, sface.rescaled(c).threshold(len(x) - 1, 0.03)), abs=1e-6)
-    for name in ("fused+flip", "fused-casia+flip", "nns2"):  # the gallery borrows none for flip embeddings
-        with pytest.raises(UncalibratedError, match="impostor model"):
-            impostor_model(name)
+    for name in ("fused+flip", "fused-casia+flip"):  # flip: SFace+flip's model, times the two flip thresholds' ratio
+        c = model_config(name[:-5]).verification_threshold(True) / model_config("sface").verification_threshold(True)
+        assert np.allclose(impostor_model(name).loc, ImpostorModel.shipped("sface+flip").loc * c)
+    with pytest.raises(UncalibratedError, match="impostor model"):
+        impostor_model("nns2")  # no impostor model of its own, no harmonic partner
