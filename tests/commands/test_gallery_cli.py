@@ -94,3 +94,21 @@ def test_undeclared_model_and_foreign_calibration(photos, tmp_path, capsys):
     assert "calibration stored" in err and "fused" in err
     assert main(["verify", str(a[0]), str(a[1]), "--gallery", G, "--json"]) == 0
     assert _json(capsys)["threshold"] == 1.3
+
+
+def test_preset_makes_a_fused_gallery_and_embedder_wins(photos, tmp_path, capsys):
+    a = photos["Aaron_Peirsol"]
+    G, H = str(tmp_path / "acc.gallery"), str(tmp_path / "fast.gallery")
+    assert main(["enroll", "--gallery", G, "--name", "Aaron", str(a[0]), "--preset", "accurate", "--flip"]) == 0
+    assert main(["enroll", "--gallery", H, "--name", "Aaron", str(a[0]), "--preset", "accurate", "--embedder", "sface"]) == 0
+    capsys.readouterr()
+    for loc, model in ((G, "fused"), (H, "sface")):
+        assert main(["gallery", loc, "stats", "--json"]) == 0
+        stats = _json(capsys)
+        assert stats["model"]["model"] == model, stats
+    assert main(["gallery", G, "stats", "--json"]) == 0
+    stats = _json(capsys)
+    assert stats["model"]["flip"] is True
+    assert "verification threshold" not in stats["threshold_source"]  # a flip fused gallery borrows SFace+flip's model
+    assert main(["identify", "--gallery", G, str(a[1]), "--json"]) == 0  # the gallery's own model, no flag needed
+    assert _json(capsys)["images"][0]["faces"][0]["name"] == "Aaron"

@@ -29,17 +29,22 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pipeline (default: the model the gallery was made with)")
     g.add_argument("--detector", default="yunet", help="face detector: yunet (default) or mtcnn")
     g.add_argument("--embedder", default=None, help="embedding model; a new gallery takes sface unless given")
+    g.add_argument("--preset", choices=("accurate", "fast"), default=None,
+                   help="fast: SFace; accurate: fused (as verify's; --embedder wins; an SFace gallery takes fused queries)")
     g.add_argument("--flip", action="store_true", default=None, help="flip test-time augmentation (a new gallery)")
 
 
 def open_for(args: argparse.Namespace, create: bool) -> Any:
-    """Open (or create) the gallery with a pipeline that matches it: --embedder/--flip when given
-    (a mismatch with an existing gallery is refused, naming both models), else the gallery's own."""
+    """Open (or create) the gallery with a pipeline that matches it: --embedder (or --preset's)
+    and --flip when given (a mismatch with an existing gallery is refused, naming both models,
+    unless the two are declared harmonic), else the gallery's own."""
     from facenet.gallery.open import gallery_exists, open_gallery, read_identity
     from facenet.pipeline import FacePipeline
 
+    from facenet.commands.common import PRESETS
+
     loc = gallery_location(args)
-    embedder, flip = args.embedder, args.flip
+    embedder, flip = args.embedder or PRESETS.get(getattr(args, "preset", None) or ""), args.flip
     if (embedder is None or flip is None) and gallery_exists(loc):
         ident = read_identity(loc)
         embedder = embedder or ident.model
