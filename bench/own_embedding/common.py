@@ -160,7 +160,7 @@ def open_set(x: np.ndarray, lab: np.ndarray, paths: np.ndarray) -> dict[str, Any
 
 
 def automatic_for(model: str, x: np.ndarray, lab: np.ndarray, ev: dict[str, Any],
-                  base: tuple[Any, str] | None = None) -> dict[str, dict[str, float]]:
+                  base: tuple[Any, str] | None = None, flip: bool = False) -> dict[str, dict[str, float]]:
     """The automatic threshold of a ``model`` gallery (``base``: (impostor model, description); None:
     the one its gallery picks, shipped or borrowed from a harmonic partner), adapted to the
     enrolled faces of :func:`open_set`'s ``ev``: FPIR and TPIR at the 1e-2 and 1e-3 targets."""
@@ -169,7 +169,7 @@ def automatic_for(model: str, x: np.ndarray, lab: np.ndarray, ev: dict[str, Any]
     from facenet.gallery.store import ModelIdentity
     from facenet.models.registry import model_config
 
-    base_model, desc = base or borrowed(ModelIdentity(model, model_config(model).weights.sha256, 128, False))
+    base_model, desc = base or borrowed(ModelIdentity(model, model_config(model).weights.sha256, 128, flip))
     g = ev["g"]
     m = adapt_impostor_model(base_model, x[g], lab[g])
     res: dict[str, dict[str, float]] = {}
