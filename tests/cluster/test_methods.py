@@ -196,3 +196,27 @@ def test_fused_models_get_sfaces_impostor_model_rescaled_as_the_gallery_does():
         assert np.allclose(impostor_model(name).loc, ImpostorModel.shipped("sface+flip").loc * c)
     with pytest.raises(UncalibratedError, match="impostor model"):
         impostor_model("nns2")  # no impostor model of its own, no harmonic partner
+
+
+def test_attach_limit_is_the_graph_result_then_graph_attach(monkeypatch):
+    from facenet.cluster import graph, threshold
+
+    x, _ = _people(np.random.default_rng(21), n_people=6, per=5, spread=1.3, dim=16)
+    groups = np.arange(len(x)) // 2  # two faces a photo
+    plain = cluster_embeddings(x, groups, threshold=0.9, neighbors=8)
+    got = cluster_embeddings(x, groups, threshold=0.9, neighbors=8, attach_limit=1.2)
+    nbr, _ = graph.knn(x, 8)
+    assert _same_partition(got.labels, graph.attach(plain.labels, x, nbr, 1.2, groups))
+    assert got.n_clusters < plain.n_clusters and got.options["attach_limit"] == 1.2
+    assert not has_conflicts(got.labels, groups).any()
+    off = cluster_embeddings(x, groups, threshold=0.9, neighbors=8, attach_limit=0.0)
+    assert np.array_equal(off.labels, plain.labels) and "attach_limit" not in off.options
+    with pytest.raises(ValueError, match="attach_limit"):
+        cluster_embeddings(x, threshold=0.9, attach_limit=5.0)
+    # the calibrated default takes the shipped attach step; an explicit threshold does not
+    monkeypatch.setattr(threshold, "attach_table", lambda: {"models": {"sface": {"attach_limit": 1.2}}})
+    assert threshold.default_options("sface", "graph")["attach_limit"] == 1.2
+    assert cluster_embeddings(x, groups).options["attach_limit"] == 1.2
+    assert "attach_limit" not in cluster_embeddings(x, groups, threshold=0.9).options
+    monkeypatch.setattr(threshold, "attach_table", lambda: {"models": {"sface": {"attach_limit": None}}})
+    assert "attach_limit" not in threshold.default_options("sface", "graph")  # calibrated, not adopted

@@ -112,7 +112,8 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
                        k: int | None = None, min_size: int = 1, model: str = "sface", seed: int = 0,
                        progress: bool = False, neighbors: int | None = None, partition: str | None = None,
                        pair_fpir: float | None = None, size_power: float | None = None,
-                       size_limit: float | None = None, size_rule: str | None = None) -> ClusterResult:
+                       size_limit: float | None = None, size_rule: str | None = None,
+                       attach_limit: float | None = None) -> ClusterResult:
     """Cluster faces by person.
 
     embeddings: (N, D) float32 unit norm (re-normalised here). groups: (N,) int photo id per face
@@ -132,7 +133,11 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
     linkage at ``threshold`` first (its clusters as with the fixed rule), then every face whose
     average distance to the rest of its cluster is at or over the limit for one face joining
     them becomes a single face (:func:`facenet.cluster.graph.detach`). A calibrated setting with
-    ``pair_fpir`` turns the size-aware limit on by itself.
+    ``pair_fpir`` turns the size-aware limit on by itself. attach_limit: graph only, a last step in
+    which every face left alone joins the nearest cluster of two or more faces (among its k-NN
+    neighbours' clusters) whose normalised mean face is within this squared-L2 distance, photo
+    rule kept (:func:`facenet.cluster.graph.attach`); None: the calibrated one with no threshold
+    given (``cluster_attach.json``), else off; 0 turns it off.
     Returns a :class:`ClusterResult`. Raises ValueError on bad parameters, :class:`TooLargeError`
     when an O(N^2) method gets more faces than ``LIMITS`` allows,
     :class:`~facenet.errors.UncalibratedError` when no threshold is given and none is shipped.
@@ -193,6 +198,11 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
             size_limit = opts.get("size_limit")
         if size_rule is None:
             size_rule = opts.get("size_rule", "merge") if calibrated else "merge"
+        if attach_limit is None and calibrated:
+            attach_limit = opts.get("attach_limit")
+        attach_limit = check_scalar(attach_limit, "attach_limit", float, min_val=0.0, max_val=4.0, owner=owner, allow_none=True)
+        if attach_limit == 0.0:
+            attach_limit = None
         single = None
         if pair_fpir is not None and partition == "average":
             pair_fpir = check_scalar(pair_fpir, "pair_fpir", float, min_val=0.0, max_val=1.0, include="neither", owner=owner)
@@ -204,8 +214,10 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
         else:
             size_limit, size_rule = None, None
         labels = _graph(x, g, threshold, neighbors, partition, seed, progress, single, float(size_power), size_limit,
-                        size_rule == "detach")
+                        size_rule == "detach", attach_limit)
         opts = {"neighbors": neighbors, "partition": partition}
+        if attach_limit is not None:
+            opts["attach_limit"] = attach_limit
         if single is not None:
             opts.update(pair_fpir=pair_fpir, size_power=size_power, single_threshold=round(single, 6))
             if size_limit is not None:
@@ -236,9 +248,8 @@ def impostor_model(model: str) -> Any:
     registered name, "+flip" for flip TTA) uses without a calibration of its own: the one shipped
     for it (:func:`facenet.gallery.auto_threshold.shipped_model`), else the one shipped for a model
     it is declared harmonic with, rescaled by the two verification thresholds' ratio
-    (:func:`facenet.gallery.auto_threshold.borrowed`: ``fused`` and ``fused-casia`` plain get
-    SFace's). Raises :class:`~facenet.errors.UncalibratedError` when there is none (the gallery
-    borrows none for flip embeddings: harmonic partners are declared for plain ones only)."""
+    (:func:`facenet.gallery.auto_threshold.borrowed`: ``fused`` and ``fused-casia`` get SFace's,
+    with flip SFace+flip's). Raises :class:`~facenet.errors.UncalibratedError` when there is none."""
     from facenet.gallery.auto_threshold import borrowed, shipped_model
     from facenet.gallery.impostor import SHIPPED_MODELS
     from facenet.gallery.store import ModelIdentity
@@ -258,15 +269,15 @@ def impostor_model(model: str) -> Any:
         if rescaled is not None:
             return rescaled[0]
     raise UncalibratedError(f"no impostor model for {model!r} (shipped: {', '.join(sorted(SHIPPED_MODELS))}, and the models "
-                            "declared harmonic with one of them, flip off): give --threshold for plain average linkage")
+                            "declared harmonic with one of them): give --threshold for plain average linkage")
 
 
 def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, partition: str, seed: int,
            progress: bool, single: float | None = None, power: float = 1.0, size_limit: float | None = None,
-           detach: bool = False) -> np.ndarray:
+           detach: bool = False, attach_limit: float | None = None) -> np.ndarray:
     from facenet.cluster import graph
 
-    steps = ["k-NN graph", "edges", f"partition ({partition})"]
+    steps = ["k-NN graph", "edges", f"partition ({partition})"] + (["attach"] if attach_limit is not None else [])
     bar = None
     if progress:
         from tqdm import tqdm
@@ -276,7 +287,7 @@ def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, parti
     if bar is not None:
         bar.update()
     i, j, d = graph.knn_edges(nbr, dist)
-    del nbr, dist
+    del dist
     if bar is not None:
         bar.update()
     n = len(x)
@@ -294,6 +305,11 @@ def _graph(x: np.ndarray, g: np.ndarray, threshold: float, neighbors: int, parti
         labels = graph.whispers(n, i, j, d, threshold, g, x, seed=seed)
     if bar is not None:
         bar.update()
+    if attach_limit is not None:  # faces left alone join the nearest cluster's mean face when near enough
+        labels = graph.attach(labels, x, nbr, attach_limit, g)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
         bar.close()
     return labels
 
