@@ -18,7 +18,9 @@ its mirror; flip TTA = normalise(plain + mirror)), computed there once; the ``fu
 heads, the pipeline for the rest). The size-aware rules need an impostor model for s(N):
 :func:`facenet.cluster.methods.impostor_model`, the one a gallery of that model uses (SFace's
 shipped ones; for ``fused`` and ``fused-casia`` plain SFace's rescaled by the ratio of the
-verification thresholds). The gallery borrows none for flip embeddings, so ``fused+flip`` and
+verification thresholds; their T grids are SIZE_GRID's bounds times that ratio,
+:func:`model_size_grid`, so the same rules are searched on the model's distances: fused's fixed
+threshold, 1.16, is under SIZE_GRID's 1.2, which left the capped grid empty). The gallery borrows none for flip embeddings, so ``fused+flip`` and
 ``fused-casia+flip`` get the fixed rule only (``size_rules`` in their entry says so). Their
 heads were fitted without labels on CelebA-wild photos (``HEAD_NOTE``): CelebA-wild is then not
 fully held out for them, and each entry says so (``held_out``).
@@ -98,7 +100,8 @@ DEFAULT_MODELS = "sface,sface+flip"
 HEAD_NOTE = ("the embedder's head was fitted on CelebA-wild photos without their labels (PCA + an orthogonal Procrustes "
              "rotation onto the photos' SFace vectors, bench/own_embedding/train.py init pca, epoch 0 kept; its options "
              "and the kept epoch chosen on LFW View 1), so CelebA-wild is not fully held out for it")
-HEAD_PHOTOS = {"fused": "2,180 of the 6,130 photos (the first 8 per identity)", "fused-casia": "all 6,130 photos"}
+HEAD_PHOTOS = {"fused": "2,177 of the 6,130 calibration photos (its 2,180: the first 8 per identity)",
+               "fused-casia": "all 6,130 calibration photos"}
 GRAPH_KEYS = ("threshold", "neighbors", "partition", "pair_fpir", "size_power", "size_limit", "size_rule")
 SOURCE = "calibrated on CelebA-wild (no LFW identities; LFW-shaped draws and the full set)"
 
@@ -173,6 +176,18 @@ def _density(method: str, **opts: Any) -> Any:
     return lambda x: methods.finish_labels(methods._library(method, methods._check_embeddings(x), np.arange(len(x)), t, None, opts, 0)[0])
 
 
+def model_size_grid(model: str) -> list[float]:
+    """The size-aware rules' T grid for ``model``: SIZE_GRID on SFace's scale; for a model whose
+    impostor model is SFace's rescaled by c (t(own) / t(sface)), the GRID points within SIZE_GRID's
+    bounds times c (the same rules on the model's distances). UncalibratedError without one."""
+    from facenet.cluster.methods import impostor_model
+
+    c = float(impostor_model(model).meta.get("rescaled", 1.0))
+    if c == 1.0:
+        return list(SIZE_GRID)
+    return [t for t in GRID if SIZE_GRID[0] * c - 1e-9 <= t <= SIZE_GRID[-1] * c + 1e-9]
+
+
 def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], model: str) -> dict[str, Any]:
     """graph: a fixed threshold (average or components partition, then the k of the k-NN graph at
     the best); the size-aware average linkage (threshold x pair_fpir x size_power, then its k),
@@ -192,11 +207,10 @@ def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
             for p in GRAPH_PARTITIONS for t in GRID]
     opt, sc = with_k(rows)
     print(f"  graph, fixed threshold: {opt} {sc}", file=sys.stderr)
-    from facenet.cluster.methods import impostor_model
     from facenet.errors import UncalibratedError
 
     try:
-        impostor_model(model)
+        size_grid = model_size_grid(model)
     except UncalibratedError as e:  # the size-aware rules need the gallery's impostor model for s(N)
         print(f"  graph: fixed rule only ({e})", file=sys.stderr)
         return {**opt, "celeba": sc, "rule": "fixed",
@@ -204,7 +218,7 @@ def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
     sized: list[tuple[dict[str, Any], dict[str, float]]] = []
     for pw in SIZE_POWERS:
         for f in PAIR_FPIRS:
-            for t in SIZE_GRID:
+            for t in size_grid:
                 o = {"threshold": t, "neighbors": 32, "partition": "average", "pair_fpir": f, "size_power": pw}
                 sized.append((o, score(x, labels, sets, _api(method="graph", model=model, **o))))
     sopt, ssc = with_k(sized)
@@ -216,7 +230,7 @@ def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
     capped: list[tuple[dict[str, Any], dict[str, float]]] = []
     for pw in SIZE_POWERS:
         for f in PAIR_FPIRS:
-            for t in (t for t in SIZE_GRID if t <= opt["threshold"]):
+            for t in (t for t in size_grid if t <= opt["threshold"]):
                 o = {"threshold": opt["threshold"], "neighbors": opt["neighbors"], "partition": "average", "pair_fpir": f,
                      "size_power": pw, "size_limit": t}
                 capped.append((o, score(x, labels, sets, _api(method="graph", model=model, **o))))
@@ -227,7 +241,7 @@ def calibrate_graph(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
     detached: list[tuple[dict[str, Any], dict[str, float]]] = []
     for pw in SIZE_POWERS:
         for f in PAIR_FPIRS:
-            for t in SIZE_GRID:
+            for t in size_grid:
                 o = {"threshold": opt["threshold"], "neighbors": opt["neighbors"], "partition": "average", "pair_fpir": f,
                      "size_power": pw, "size_limit": t, "size_rule": "detach"}
                 detached.append((o, score(x, labels, sets, _api(method="graph", model=model, **o))))
@@ -267,12 +281,17 @@ def model_notes(model: str) -> dict[str, str]:
     embedder = MODELS[model][0]
     if embedder == "sface":
         return {}
+    notes = {}
     try:
         m = impostor_model(model)
-        imp = f"SFace's shipped CelebA-wild impostor model rescaled x{m.meta['rescaled']} (facenet.gallery.auto_threshold.borrowed)"
+        notes["impostor_model"] = (f"SFace's shipped CelebA-wild impostor model rescaled x{m.meta['rescaled']} "
+                                   "(facenet.gallery.auto_threshold.borrowed)")
+        g = model_size_grid(model)
+        notes["size_grid"] = (f"the size-aware rules' T over {g[0]}..{g[-1]} step 0.02: SIZE_GRID's bounds "
+                              f"({SIZE_GRID[0]}..{SIZE_GRID[-1]}) x {m.meta['rescaled']}, the impostor model's rescale")
     except UncalibratedError:
-        imp = "none (the gallery borrows none for flip embeddings): fixed rule only"
-    return {"impostor_model": imp, "held_out": f"{HEAD_NOTE}: {HEAD_PHOTOS[embedder]}"}
+        notes["impostor_model"] = "none (the gallery borrows none for flip embeddings): fixed rule only"
+    return {**notes, "held_out": f"{HEAD_NOTE}: {HEAD_PHOTOS[embedder]}"}
 
 
 def calibrate(args: argparse.Namespace) -> dict[str, Any]:

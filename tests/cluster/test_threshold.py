@@ -16,7 +16,7 @@ SHIPPED = Path(threshold.__file__).with_name(threshold.SHIPPED)
 
 
 def test_shipped_models_and_methods():
-    assert calibrated_models() == ["sface", "sface+flip"]
+    assert set(calibrated_models()) >= {"sface", "sface+flip", "fused", "fused+flip"}
     for model in calibrated_models():
         for method in METHODS:
             if method == "kmeans":
@@ -46,6 +46,26 @@ def test_chosen_on_celeba_without_lfw_identities():
         assert g["celeba"]["objective"] > fixed["celeba"]["objective"]
     else:
         assert "pair_fpir" not in g
+
+
+def test_accurate_presets_entries_load_and_say_what_they_rest_on():
+    table = json.loads(SHIPPED.read_text())
+    assert list(table["models"])[:2] == ["sface", "sface+flip"]  # the first calibration's entries stay first
+    for model in ("fused", "fused+flip", "fused-casia", "fused-casia+flip"):
+        if model not in table["models"]:
+            assert model.startswith("fused-casia")  # calibrated after fused (bench/cluster_lfw.py --models)
+            continue
+        g = default_options(model, "graph")
+        assert g["source"].endswith(f"for {model}") and "CelebA-wild" in g["source"]
+        assert default_threshold(model)[0] == g["threshold"] and 0.0 < g["threshold"] < 4.0
+        notes = table["models"][model]
+        assert "not fully held out" in notes["held_out"] and "without their labels" in notes["held_out"]
+        if model.endswith("+flip"):  # no impostor model: the fixed rule only
+            assert g["rule"] == "fixed" and "pair_fpir" not in g and "not calibrated" in g["size_rules"]
+        else:
+            assert "rescaled" in notes["impostor_model"]
+            if g["rule"] != "fixed":
+                assert g["celeba"]["objective"] > g["fixed"]["celeba"]["objective"] and g["size_rule"] == "detach"
 
 
 def test_unknown_model_or_method():

@@ -111,3 +111,34 @@ def test_every_method_runs_from_the_command_line(photos, tmp_path, capsys):
         assert (out / "index.html").is_file() and json.loads(cap.out)["settings"]["method"] == method
     assert main(["cluster", str(photos), "--out", str(tmp_path / "h"), "--method", "hdbscan", "--threshold", "1.0"]) == 2
     assert "hdbscan takes no distance threshold" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, embedder", [([], "sface"), (["--preset", "fast"], "sface"), (["--preset", "accurate"], "fused"),
+                                            (["--preset", "accurate", "--embedder", "sface"], "sface")])
+def test_preset_picks_the_embedder_and_its_calibrated_settings(photos, tmp_path, capsys, monkeypatch, argv, embedder):
+    from facenet.cluster.methods import impostor_model
+    from facenet.cluster.threshold import default_options
+    from facenet.commands import cluster
+    from facenet.models.registry import create_model, model_config
+    from facenet.pipeline import FacePipeline
+
+    asked = []
+
+    def pipeline(detector, name, flip, backend):  # SFace's network under the asked model's identity: no dlib run here
+        asked.append(name)
+        stand_in = create_model("sface")
+        stand_in.config = model_config(name)
+        return FacePipeline(detector, stand_in, flip=flip)
+
+    monkeypatch.setattr(cluster, "_pipeline", pipeline)
+    rc = main(["cluster", str(photos), "--out", str(tmp_path / "o"), *argv, "--no-progress", "--json"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    d = json.loads(cap.out)
+    assert asked == [embedder] and d["model"]["model"] == embedder
+    assert d["settings"]["threshold_source"].startswith("calibrated on CelebA-wild") and d["settings"]["threshold_source"].endswith(
+        f"for {embedder}")
+    g = default_options(embedder, "graph")
+    if g.get("size_rule") == "detach":  # the detach limit: the impostor model a gallery of that model uses (fused: SFace's rescaled)
+        want = min(g["threshold"], impostor_model(embedder).threshold(d["n_faces"] - 1, g["pair_fpir"]))
+        assert d["settings"]["options"]["single_threshold"] == pytest.approx(want, abs=1e-6)

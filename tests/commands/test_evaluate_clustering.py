@@ -72,3 +72,29 @@ def test_text_output_and_usage_errors(tiny_lfw: Path, cache: Path, tmp_path: Pat
     assert main(["evaluate", "clustering", "--no-progress", "--root", str(tiny_lfw), "--cache", str(cache), "--method", "kmeans"]) == 2
     assert "'k'" in capsys.readouterr().err
     assert main(["evaluate", "clustering", "--root", str(tmp_path / "missing")]) == 1
+
+
+def test_preset_accurate_clusters_with_the_fused_settings(tiny_lfw: Path, capsys, monkeypatch):
+    import facenet.pipeline
+    from facenet.models.registry import create_model, model_config
+
+    real, asked = facenet.pipeline.FacePipeline, []
+
+    def pipeline(detector="yunet", embedder="sface", **kw):  # SFace's network under fused's identity: no dlib run here
+        asked.append(embedder)
+        stand_in = create_model("sface")
+        stand_in.config = model_config(embedder)
+        return real(detector, stand_in, **kw)
+
+    monkeypatch.setattr(facenet.pipeline, "FacePipeline", pipeline)
+    rc, r = _run(capsys, "--root", str(tiny_lfw), "--preset", "accurate")
+    assert rc == 0 and asked == ["fused"] and r["model"] == "fused" and r["threshold_source"].endswith("for fused")
+    assert r["threshold"] == model_settings("fused")["threshold"]
+    rc, r = _run(capsys, "--root", str(tiny_lfw), "--preset", "accurate", "--embedder", "sface")
+    assert rc == 0 and asked == ["fused", "sface"] and r["threshold_source"].endswith("for sface")
+
+
+def model_settings(model: str) -> dict:
+    from facenet.cluster.threshold import default_options
+
+    return default_options(model, "graph")
