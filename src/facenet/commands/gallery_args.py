@@ -38,10 +38,9 @@ def open_for(args: argparse.Namespace, create: bool) -> Any:
     """Open (or create) the gallery with a pipeline that matches it: --embedder (or --preset's)
     and --flip when given (a mismatch with an existing gallery is refused, naming both models,
     unless the two are declared harmonic), else the gallery's own."""
+    from facenet.commands.common import PRESETS
     from facenet.gallery.open import gallery_exists, open_gallery, read_identity
     from facenet.pipeline import FacePipeline
-
-    from facenet.commands.common import PRESETS
 
     loc = gallery_location(args)
     embedder, flip = args.embedder or PRESETS.get(getattr(args, "preset", None) or ""), args.flip
