@@ -213,10 +213,14 @@ def test_attach_limit_is_the_graph_result_then_graph_attach(monkeypatch):
     assert np.array_equal(off.labels, plain.labels) and "attach_limit" not in off.options
     with pytest.raises(ValueError, match="attach_limit"):
         cluster_embeddings(x, threshold=0.9, attach_limit=5.0)
-    # the calibrated default takes the shipped attach step; an explicit threshold does not
-    monkeypatch.setattr(threshold, "attach_table", lambda: {"models": {"sface": {"attach_limit": 1.2}}})
+    # no shipped entry carries the step (opt-in: it over-merged at 1M, bench/cluster_attach.py) ...
+    assert all("attach_limit" not in threshold.default_options(m, "graph") for m in threshold.calibrated_models())
+    assert "attach_limit" not in cluster_embeddings(x, groups).options
+    # ... but a calibrated entry that has one is the default's last step; an explicit threshold does not take it
+    shipped = threshold._table()
+    table = {**shipped, "models": {**shipped["models"], "sface": {**shipped["models"]["sface"],
+                                                                    "graph": {**shipped["models"]["sface"]["graph"], "attach_limit": 1.2}}}}
+    monkeypatch.setattr(threshold, "_table", lambda: table)
     assert threshold.default_options("sface", "graph")["attach_limit"] == 1.2
     assert cluster_embeddings(x, groups).options["attach_limit"] == 1.2
     assert "attach_limit" not in cluster_embeddings(x, groups, threshold=0.9).options
-    monkeypatch.setattr(threshold, "attach_table", lambda: {"models": {"sface": {"attach_limit": None}}})
-    assert "attach_limit" not in threshold.default_options("sface", "graph")  # calibrated, not adopted

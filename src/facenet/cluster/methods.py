@@ -136,8 +136,9 @@ def cluster_embeddings(embeddings: Any, groups: Any = None, *, method: str = "gr
     ``pair_fpir`` turns the size-aware limit on by itself. attach_limit: graph only, a last step in
     which every face left alone joins the nearest cluster of two or more faces (among its k-NN
     neighbours' clusters) whose normalised mean face is within this squared-L2 distance, photo
-    rule kept (:func:`facenet.cluster.graph.attach`); None: the calibrated one with no threshold
-    given (``cluster_attach.json``), else off; 0 turns it off.
+    rule kept (:func:`facenet.cluster.graph.attach`); None: the calibrated entry's when no threshold
+    is given and it has one (no shipped entry has: opt-in, ``bench/cluster_attach.py``), else off;
+    0 turns it off.
     Returns a :class:`ClusterResult`. Raises ValueError on bad parameters, :class:`TooLargeError`
     when an O(N^2) method gets more faces than ``LIMITS`` allows,
     :class:`~facenet.errors.UncalibratedError` when no threshold is given and none is shipped.

@@ -8,16 +8,16 @@ never from LFW. The file says which split and grid each value was chosen on. Key
 names: ``"sface"`` (plain embeddings), ``"sface+flip"`` (flip test-time augmentation), and the
 accurate presets' ``"fused"``, ``"fused+flip"``, ``"fused-casia"``, ``"fused-casia+flip"`` (their
 entries also say where their impostor model comes from, ``impostor_model``, and that their heads
-were fitted without labels on CelebA-wild photos, ``held_out``; flip ones have the fixed rule only).
+were fitted without labels on CelebA-wild photos, ``held_out``).
 Each graph entry says which ``rule`` it is: ``fixed`` (one threshold), or a size-aware rule
 capped at the fixed threshold (``size_detach``: the fixed rule's clusters, then faces over the
 size-aware limit leave them; ``size_capped``: the capped limit decides every merge), with
 ``pair_fpir``, ``size_power``, ``size_limit`` and ``size_rule``. The rules not chosen are stored
 beside it by name (``fixed``, ``size_aware``: the uncapped opt-in rule, ``size_capped``,
 ``size_detach``), each with its CelebA scores; pass an entry's settings to
-:func:`facenet.cluster.methods.cluster_embeddings` to use it. ``cluster_attach.json`` adds the
-graph default's last step where CelebA-wild adopted it (``attach_limit``: faces left alone join
-the nearest cluster's mean face within it; ``bench/cluster_attach.py``).
+:func:`facenet.cluster.methods.cluster_embeddings` to use it. A graph entry may carry an
+``attach_limit`` (the attach step, :func:`facenet.cluster.graph.attach`); none does: on CelebA-wild
+it helped, at 1M synthetic faces it over-merged (``bench/cluster_attach.py``), so it is opt-in.
 """
 
 from __future__ import annotations
@@ -29,9 +29,6 @@ from typing import Any
 from facenet.errors import UncalibratedError
 
 SHIPPED = "cluster_thresholds.json"
-#: The graph default's last step, calibrated on top of SHIPPED's default (``bench/cluster_attach.py
-#: --write src/facenet/cluster``): per model, ``attach_limit`` (null: not adopted) and its CelebA grid.
-ATTACH = "cluster_attach.json"
 
 
 def _table() -> dict[str, Any]:
@@ -56,17 +53,7 @@ def default_options(model: str, method: str) -> dict[str, Any]:
         known = ", ".join(calibrated_models())
         raise UncalibratedError(f"no calibrated clustering settings for model {model!r} and method {method!r} "
                                 f"(calibrated: {known}); give --threshold (squared L2) / --k explicitly")
-    if method == "graph":
-        limit = attach_table().get("models", {}).get(model, {}).get("attach_limit")
-        if limit is not None:
-            entry = {**entry, "attach_limit": float(limit)}
     return {**entry, "source": f"{table['source']} for {model}"}
-
-
-def attach_table() -> dict[str, Any]:
-    """The shipped attach-step calibration (``ATTACH``), or an empty one."""
-    path = Path(__file__).with_name(ATTACH)
-    return json.loads(path.read_text()) if path.exists() else {"models": {}}
 
 
 def default_threshold(model: str, method: str = "graph") -> tuple[float, str]:
