@@ -20,8 +20,10 @@ heads, the pipeline for the rest). The size-aware rules need an impostor model f
 shipped ones; for ``fused`` and ``fused-casia`` plain SFace's rescaled by the ratio of the
 verification thresholds; their T grids are SIZE_GRID's bounds times that ratio,
 :func:`model_size_grid`, so the same rules are searched on the model's distances: fused's fixed
-threshold, 1.16, is under SIZE_GRID's 1.2, which left the capped grid empty). The gallery borrows none for flip embeddings, so ``fused+flip`` and
-``fused-casia+flip`` get the fixed rule only (``size_rules`` in their entry says so). Their
+threshold, 1.16, is under SIZE_GRID's 1.2, which left the capped grid empty). The flip models
+(``fused+flip``, ``fused-casia+flip``) borrow SFace + flip's model rescaled by the flip thresholds,
+as their galleries do; a model without any impostor model gets the fixed rule only (``size_rules``
+in its entry says so). Their
 heads were fitted without labels on CelebA-wild photos (``HEAD_NOTE``): CelebA-wild is then not
 fully held out for them, and each entry says so (``held_out``).
 
@@ -284,13 +286,14 @@ def model_notes(model: str) -> dict[str, str]:
     notes = {}
     try:
         m = impostor_model(model)
-        notes["impostor_model"] = (f"SFace's shipped CelebA-wild impostor model rescaled x{m.meta['rescaled']} "
+        whose = "SFace + flip's" if MODELS[model][1] == "flip" else "SFace's"
+        notes["impostor_model"] = (f"{whose} shipped CelebA-wild impostor model rescaled x{m.meta['rescaled']} "
                                    "(facenet.gallery.auto_threshold.borrowed)")
         g = model_size_grid(model)
         notes["size_grid"] = (f"the size-aware rules' T over {g[0]}..{g[-1]} step 0.02: SIZE_GRID's bounds "
                               f"({SIZE_GRID[0]}..{SIZE_GRID[-1]}) x {m.meta['rescaled']}, the impostor model's rescale")
     except UncalibratedError:
-        notes["impostor_model"] = "none (the gallery borrows none for flip embeddings): fixed rule only"
+        notes["impostor_model"] = "none (the gallery has no impostor model for it): fixed rule only"
     return {**notes, "held_out": f"{HEAD_NOTE}: {HEAD_PHOTOS[embedder]}"}
 
 

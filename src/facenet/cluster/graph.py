@@ -234,6 +234,16 @@ def average(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: floa
     return np.unique(lab, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
+def _cluster_sums(labels: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cluster ids, (N,) index of each face's cluster, (C,) sizes, (C, D) float64 vector sums,
+    each face cast exactly) of labels (N,) over x (N, D)."""
+    ids, inv, size = np.unique(labels, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    total = np.zeros((len(ids), x.shape[1]))
+    np.add.at(total, inv, x)
+    return ids, inv, size, total
+
+
 #: Faces per chunk of :func:`detach` (its float64 work arrays stay ~100 MB at D = 128).
 DETACH_CHUNK = 1 << 16
 
@@ -249,14 +259,10 @@ def detach(labels: np.ndarray, embeddings: np.ndarray, threshold: float, single:
     could have joined them as a single face. One pass, every face against its cluster as it
     was; a split never puts two faces of one photo together. Returns (N,) labels."""
     labels = np.asarray(labels, np.int64)
-    n = len(labels)
-    if n == 0:
+    if len(labels) == 0:
         return labels.copy()
     x = np.asarray(embeddings)
-    ids, inv, size = np.unique(labels, return_inverse=True, return_counts=True)
-    inv = inv.reshape(-1)
-    total = np.zeros((len(ids), x.shape[1]))  # float64 sums (each face cast exactly)
-    np.add.at(total, inv, x)
+    ids, inv, size, total = _cluster_sums(labels, x)
     m = size[inv]
     out = inv.copy()
     many = m >= 2
@@ -286,14 +292,10 @@ def attach(labels: np.ndarray, embeddings: np.ndarray, nbr: np.ndarray, limit: f
     the cluster holds no face of the same photo; of several single faces of one photo bound for
     one cluster, only the nearest joins. One pass, no cascade. Returns (N,) labels."""
     labels = np.asarray(labels, np.int64)
-    n = len(labels)
-    if n == 0:
+    if len(labels) == 0:
         return labels.copy()
     x = np.asarray(embeddings)
-    ids, inv, size = np.unique(labels, return_inverse=True, return_counts=True)
-    inv = inv.reshape(-1)
-    total = np.zeros((len(ids), x.shape[1]))  # float64 sums
-    np.add.at(total, inv, x)
+    ids, inv, size, total = _cluster_sums(labels, x)
     norm = np.linalg.norm(total, axis=1)
     centre = (total / np.where(norm > 0, norm, 1.0)[:, None]).astype(np.float32)
     single = np.flatnonzero(size[inv] == 1)
