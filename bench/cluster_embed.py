@@ -157,8 +157,9 @@ def build(model: str, name: str, args: argparse.Namespace) -> Path:
             checks["face_found_differs"] = float((f["face_found"] != found[rest]).sum())
         mirror[rest] = embed({k: f[k] for k in f if k.endswith("_mirror")}, head, mirror=True, branches=branches)
         ref = args.out / f"{name}_yunet_fused_{head_of('fused')[1][:12]}_{key}.npz"
-        if model == "fused-casia" and ref.exists() and "mirror" in np.load(ref).files:
-            fz = np.load(ref)  # identify_lfw.py's full fused pipeline run: its mirror vs fused's head on the new features
+        if model == "fused-casia" and ref.exists() and "from_features" not in np.load(ref).files:
+            fz = np.load(ref)  # identify_lfw.py's full fused pipeline run (not this script's, whose rest came from the
+            # same feature store): its mirror vs fused's head on the new features
             fh, _ = head_of("fused")
             again = embed({k: f[k] for k in f if k.endswith("_mirror")}, fh, mirror=True, branches=MODEL_BRANCHES["fused"])
             checks["fused_mirror_vs_full_run_max_abs"] = float(np.abs(again - fz["mirror"][rest]).max())
