@@ -3,6 +3,7 @@ only, then run all of LFW once with the setting chosen there.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/identify_norm.py develop  # -> OUT/identify_norm_develop.json
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/identify_norm.py lfw      # -> OUT/identify_norm_lfw.json
+    ... identify_norm.py develop --embedder fused; ... lfw --embedder fused   # fused and fused + flip (_fused.json)
 
 Idea: some enrolled faces sit in crowded parts of the embedding space and attract strangers.
 Each enrolled face g gets its own neighbourhood statistics: the mean m_g (and std s_g) of its c
@@ -250,7 +251,7 @@ EXISTING = [{"kind": "none", "a": 0.0, "rank": "distance", "cohort": None},
 
 
 def develop(args: argparse.Namespace) -> dict[str, Any]:
-    dev = celeba_dev(args.data, args.out)
+    dev = celeba_dev(args.data, args.out, args.embedder)
     vs = variants()
     res: dict[str, Any] = {"data": dev["info"], "columns": ["tpir@1e-2", "tpir@1e-3", "rank1"],
                            "selection": {"seed": 11, "splits": args.splits}, "confirmation": {"seed": 12, "splits": args.splits},
@@ -291,29 +292,60 @@ def size_check(dev: dict[str, Any], emb: str, picked: list[dict[str, Any]]) -> d
 
 # ---------------------------------------------------------------- LFW (once)
 
-def lfw(args: argparse.Namespace) -> dict[str, Any]:
-    from facenet.gallery.impostor import ImpostorModel, adapt_impostor_model, identification_threshold
-
-    devres = json.loads((args.out / "identify_norm_develop.json").read_text())
+def picked_of(devres: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per embedding kind, the CelebA choice and (when it is another) the best variant without an external cohort."""
     by = {vname(v): v for v in variants()}
-    picked = {emb: [devres["chosen"][emb]] + ([by[devres["why"][emb]["best_without_external_cohort"]]]
-                                              if devres["why"][emb]["best_without_external_cohort"] != devres["why"][emb]["chosen"] else [])
-              for emb in ("plain", "flip")}
+    return {emb: [devres["chosen"][emb]] + ([by[devres["why"][emb]["best_without_external_cohort"]]]
+                                            if devres["why"][emb]["best_without_external_cohort"] != devres["why"][emb]["chosen"] else [])
+            for emb in ("plain", "flip")}
+
+
+def lfw(args: argparse.Namespace) -> dict[str, Any]:
+    from facenet.gallery.impostor import ImpostorModel
+
+    if args.embedder == "fused":
+        return lfw_fused(args)
+    devres = json.loads((args.out / "identify_norm_develop.json").read_text())
+    picked = picked_of(devres)
     z = np.load(args.out / "lfw_yunet_sface_fb143eea0783_1896b2abb030124a.npz")
     zf = np.load(args.out / "lfw_yunet_fused_1e7e1491b634_1896b2abb030124a_plain.npz")
     lab, paths = z["labels"].astype(str), z["paths"].astype(str)
     if not (np.array_equal(lab, zf["labels"].astype(str)) and np.array_equal(paths, zf["paths"].astype(str))):
         raise SystemExit("the fused and SFace caches list different files")
     dev = celeba_dev(args.data, args.out)
+    # system: (embeddings, the CelebA choice it uses, external cohort, shipped impostor model)
+    systems = {"sface": (unit(z["plain"]), "plain", dev["plain"], "sface"),
+               "sface+flip": (flip_tta(z["plain"], z["mirror"]), "flip", dev["flip"], "sface+flip"),
+               "fused": (unit(zf["plain"]), "plain", None, None)}
+    return run_lfw(devres, picked, systems, lab, paths, dev, {k: ImpostorModel.shipped(k) for k in ("sface", "sface+flip")})
+
+
+def lfw_fused(args: argparse.Namespace) -> dict[str, Any]:
+    """The same LFW run for fused and fused + flip, with fused's own CelebA-wild choice, its CelebA-wild
+    embeddings as the external cohort, and the impostor model a fused gallery borrows."""
+    from facenet.cluster.methods import impostor_model
+
+    devres = json.loads((args.out / "identify_norm_develop_fused.json").read_text())
+    picked = picked_of(devres)
+    z = np.load(args.out / "lfw_yunet_fused_1e7e1491b634_1896b2abb030124a.npz")
+    dev = celeba_dev(args.data, args.out, "fused")
+    systems = {"fused": (unit(z["plain"]), "plain", dev["plain"], "fused"),
+               "fused+flip": (flip_tta(z["plain"], z["mirror"]), "flip", dev["flip"], "fused+flip")}
+    return run_lfw(devres, picked, systems, z["labels"].astype(str), z["paths"].astype(str), dev,
+                   {k: impostor_model(k) for k in ("fused", "fused+flip")})
+
+
+def run_lfw(devres: dict[str, Any], picked: dict[str, list[dict[str, Any]]], systems: dict[str, Any], lab: np.ndarray,
+            paths: np.ndarray, dev: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
+    """Issue 9's LFW protocol for each system (embeddings, its CelebA choice, external cohort, key
+    of ``models``: its impostor model, or None)."""
+    from facenet.gallery.impostor import adapt_impostor_model, identification_threshold
+
     names, counts = np.unique(lab, return_counts=True)
     g = first_photos(lab, paths, names[counts >= 2])
     mated = np.setdiff1d(np.nonzero(np.isin(lab, names[counts >= 2]))[0], g)
     non = np.nonzero(np.isin(lab, names[counts == 1]))[0]
     probes, nm = np.concatenate([mated, non]), len(mated)
-    # system: (embeddings, the CelebA choice it uses, external cohort, shipped impostor model)
-    systems = {"sface": (unit(z["plain"]), "plain", dev["plain"], "sface"),
-               "sface+flip": (flip_tta(z["plain"], z["mirror"]), "flip", dev["flip"], "sface+flip"),
-               "fused": (unit(zf["plain"]), "plain", None, None)}
     res: dict[str, Any] = {"chosen_on_celeba": devres["chosen"], "evaluated": {k: [vname(v) for v in vs] for k, vs in picked.items()},
                            "protocol": {"enrolled": len(g), "mated": nm, "nonmated": len(non)},
                            "cohort_external": f"all of CelebA-wild (cleaned): {len(dev['labels'])} photos, {len(set(dev['labels']))} people",
@@ -321,7 +353,7 @@ def lfw(args: argparse.Namespace) -> dict[str, Any]:
     for name, (x, emb, cohort, model) in systems.items():
         vs = EXISTING + [v for v in picked[emb] if cohort is not None or v.get("cohort") != "external"]
         st = Setup(x, lab, g, probes, cohort, dev["labels"] if cohort is not None else None, vs)
-        adapted = adapt_impostor_model(ImpostorModel.shipped(model), x[g], lab[g]) if model else None
+        adapted = adapt_impostor_model(models[model], x[g], lab[g]) if model else None
         for v in vs:
             top, sc = st.score(v)
             hit, ms, ns = top[:nm] == st.truth[:nm], sc[:nm], sc[nm:]
@@ -347,14 +379,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("out/identify"))
     ap.add_argument("--splits", type=int, default=20)
+    ap.add_argument("--embedder", choices=("sface", "fused"), default="sface",
+                    help="sface: SFace plain / flip (and fused with SFace's choice); fused: fused plain / flip, their own choice")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.command == "develop":
         res = develop(args)
-        path = args.out / "identify_norm_develop.json"
+        path = args.out / f"identify_norm_develop{'_fused' if args.embedder == 'fused' else ''}.json"
     else:
         res = lfw(args)
-        path = args.out / "identify_norm_lfw.json"
+        path = args.out / f"identify_norm_lfw{'_fused' if args.embedder == 'fused' else ''}.json"
     res["seconds"] = round(time.perf_counter() - t0, 1)
     path.write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {path}")
