@@ -321,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--identify-queries", type=int, default=20, help="queries timed through Gallery.identify_embeddings")
     ap.add_argument("--nice-build", type=int, default=0, help="niceness of the import and build children (shared machines)")
     ap.add_argument("--skip-import", action="store_true", help="no import measurement when the gallery exists")
+    ap.add_argument("--import-only", action="store_true", help="measure bulk_add per storage (into a scratch gallery), then stop")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--child", choices=["import", "build", "memory", "search"], help=argparse.SUPPRESS)
     ap.add_argument("--config", default="", help=argparse.SUPPRESS)
@@ -353,6 +354,10 @@ def drive(args: argparse.Namespace) -> int:
     for k, v in out["quantiles"].items():
         print(f"  {k:9s} squared L2 5/50/95 %: genuine {v['genuine']}  impostor {v['impostor']}")
     storages = args.storage.split(",")
+    if args.import_only:  # the import child alone: no ground truth, no index
+        out["import"] = {st: run_child(args, "import", st, data, work / f"scale_{args.n}_{st}.gallery") for st in storages}
+        (args.out / f"gallery_scale_import_{args.n}.json").write_text(json.dumps(out, indent=2) + "\n")
+        return 0
     for storage in storages:
         gallery = work / f"scale_{args.n}_{storage}.gallery"
         ground_truth(data, z, storage)
