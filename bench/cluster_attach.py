@@ -18,6 +18,11 @@ at 1M synthetic faces, it stayed under 5 minutes and 8 GB without lowering pairw
 a fixed limit over-merges when N grows), so no shipped entry carries it and ``attach_limit`` stays
 an option of ``cluster_embeddings`` (``bench/cluster_RESULTS.md``, Session 4). The table goes to
 ``OUT/cluster_attach.json``. LFW is never read here.
+
+Also searched (``per_n``, session 5): a limit that falls with the number of faces N, as detach's
+does: min(cap, s(N)) with s(N) = :func:`facenet.cluster.methods.single_threshold` at ``pair_fpir``
+f (the gallery's impostor model), over PAIR_FPIRS x GRID, under the same rule and the same 1M check
+(where the limit is the fixed value min(cap, s(1M)); on LFW min(cap, s(13,233))).
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from cluster_lfw import MODELS, draws, lfw_counts
+from cluster_lfw import MODELS, PAIR_FPIRS, draws, lfw_counts
 from facenet.cluster import graph
-from facenet.cluster.methods import cluster_embeddings
+from facenet.cluster.methods import cluster_embeddings, single_threshold
 from facenet.cluster.metrics import clustering_scores
 from facenet.cluster.threshold import SHIPPED, default_options
 from identify_common import celeba_dev
@@ -58,10 +63,15 @@ def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
     before = objective(labels, sets, base)
     rows = [{"attach_limit": t, **objective(labels, sets, [graph.attach(b, x[sel], nb, t, np.arange(len(sel)))
                                                            for sel, b, nb in zip(sets, base, nbrs)])} for t in GRID]
+    per_n = [{"pair_fpir": f, "cap": t, **objective(labels, sets, [
+        graph.attach(b, x[sel], nb, single_threshold(model, len(sel), f, t), np.arange(len(sel))) for sel, b, nb in zip(sets, base, nbrs)])}
+        for f in PAIR_FPIRS for t in GRID]
+    top_n = max(per_n, key=lambda r: r["objective"])  # first on ties: the smallest pair_fpir, then the smallest cap
     top = max(rows, key=lambda r: r["objective"])  # first (smallest limit) on ties
     adopted = top["objective"] - before["objective"] >= ADOPT
     return {"passes_celeba": bool(adopted), "attach_limit": top["attach_limit"] if adopted else None, "default_without": before, "best": top,
-            "gain": round(top["objective"] - before["objective"], 5), "grid": rows}
+            "gain": round(top["objective"] - before["objective"], 5), "grid": rows,
+            "per_n": {"best": top_n, "gain": round(top_n["objective"] - before["objective"], 5), "grid": per_n}}
 
 
 def calibrate(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,7 +95,8 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
         out["models"][m] = calibrate_model(devs[embedder][emb], dev["labels"], sets, m)
         r = out["models"][m]
         print(f"{m}: attach_limit {r['attach_limit']} (best {r['best']['attach_limit']}, objective {r['default_without']['objective']}"
-              f" -> {r['best']['objective']}, gain {r['gain']}) {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+              f" -> {r['best']['objective']}, gain {r['gain']}); per-N limit best {r['per_n']['best']} gain {r['per_n']['gain']}"
+              f" {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return out
 
 
