@@ -36,10 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from cluster_lfw import MODELS, PAIR_FPIRS, draws, lfw_counts
+from cluster_lfw import MODELS, PAIR_FPIRS, draws, lfw_counts, memo_knn, objective
 from facenet.cluster import graph
 from facenet.cluster.methods import cluster_embeddings, single_threshold
-from facenet.cluster.metrics import clustering_scores
 from facenet.cluster.threshold import SHIPPED, default_options
 from identify_common import celeba_dev
 
@@ -47,19 +46,10 @@ GRID = [round(float(t), 2) for t in np.arange(0.90, 1.301, 0.02)]
 ADOPT = 0.002  # the objective gain the step must bring on CelebA-wild (then the 1M check) to join the default
 
 
-def objective(labels: np.ndarray, sets: list[np.ndarray], preds: list[np.ndarray]) -> dict[str, float]:
-    """bench/cluster_lfw.py's objective of per-set predicted labels (the draws, then the full set)."""
-    rows = np.array([[s["pairwise_f1"], s["bcubed_f"]] for s in (clustering_scores(labels[sel], p) for sel, p in zip(sets, preds))])
-    pf, bf = rows[:-1].mean(axis=0)
-    fpf, fbf = rows[-1]
-    return {"draws_pairwise_f1": round(float(pf), 5), "draws_bcubed_f": round(float(bf), 5), "full_pairwise_f1": round(float(fpf), 5),
-            "full_bcubed_f": round(float(fbf), 5), "objective": round(float(((pf + bf) / 2 + (fpf + fbf) / 2) / 2), 5)}
-
-
 def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], model: str) -> dict[str, Any]:
     entry = default_options(model, "graph")
     base = [cluster_embeddings(x[sel], model=model, attach_limit=0.0).labels for sel in sets]  # the default without the step
-    nbrs = [graph.knn(x[sel], int(entry.get("neighbors", 32)))[0] for sel in sets]  # the table the graph method builds
+    nbrs = [graph.knn(x[sel], int(entry.get("neighbors", 32)), seed=0)[0] for sel in sets]  # the graph method's call: memoised
     before = objective(labels, sets, base)
     rows = [{"attach_limit": t, **objective(labels, sets, [graph.attach(b, x[sel], nb, t, np.arange(len(sel)))
                                                            for sel, b, nb in zip(sets, base, nbrs)])} for t in GRID]
@@ -75,6 +65,7 @@ def calibrate_model(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], m
 
 
 def calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    memo_knn()  # the default's run and the attach grid share each set's k-NN table
     shipped = json.loads(Path(__file__).resolve().parents[1].joinpath("src/facenet/cluster", SHIPPED).read_text())
     models = args.models.split(",") if args.models else list(shipped["models"])
     devs = {e: celeba_dev(args.data, args.out_identify, e) for e in dict.fromkeys(MODELS[m][0] for m in models)}

@@ -125,9 +125,14 @@ def score(x: np.ndarray, labels: np.ndarray, sets: list[np.ndarray], run: Any) -
     """Mean pairwise F1 and BCubed F of ``run(x_subset) -> labels`` over the LFW-shaped draws
     (``sets[:-1]``) and on the full set (``sets[-1]``); objective: the mean of the two regimes'
     (pairwise F1 + BCubed F) / 2."""
+    return objective(labels, sets, [run(x[sel]) for sel in sets])
+
+
+def objective(labels: np.ndarray, sets: list[np.ndarray], preds: list[np.ndarray]) -> dict[str, float]:
+    """:func:`score` of already predicted labels, one (len(sel),) array per set."""
     rows = []
-    for sel in sets:
-        s = clustering_scores(labels[sel], run(x[sel]))
+    for sel, pred in zip(sets, preds):
+        s = clustering_scores(labels[sel], pred)
         rows.append((s["pairwise_f1"], s["bcubed_f"]))
     rows_a = np.array(rows)
     pf, bf = rows_a[:-1].mean(axis=0)

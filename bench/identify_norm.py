@@ -383,12 +383,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="sface: SFace plain / flip (and fused with SFace's choice); fused: fused plain / flip, their own choice")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    if args.command == "develop":
-        res = develop(args)
-        path = args.out / f"identify_norm_develop{'_fused' if args.embedder == 'fused' else ''}.json"
-    else:
-        res = lfw(args)
-        path = args.out / f"identify_norm_lfw{'_fused' if args.embedder == 'fused' else ''}.json"
+    res = develop(args) if args.command == "develop" else lfw(args)
+    path = args.out / f"identify_norm_{args.command}{'_fused' if args.embedder == 'fused' else ''}.json"
     res["seconds"] = round(time.perf_counter() - t0, 1)
     path.write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {path}")
