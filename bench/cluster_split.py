@@ -7,12 +7,13 @@ George W. Bush's 530, makes most of the false pairs of every shipped default on 
 cluster the two brothers are two tight groups: mean within-group distance 0.61 and 0.62, mean
 between them 1.20, under the fixed threshold.
 
-The step runs after the shipped ``graph`` default. It builds average linkage inside each cluster
-of at least 2m faces (SciPy). It walks down the tree from the root, going into the larger child
-while the smaller one has fewer than m faces. At the first node where both children have m or
-more faces, it looks at the gap: their mean between-distance minus the mean of their two mean
-within-distances. When the gap is ``gap`` or more, the cluster is cut there, and both parts are
-tried again. A cut never joins faces, so the photo rule holds.
+The step (:func:`facenet.cluster.split.split_labels`) runs after the shipped ``graph`` default.
+Inside each cluster of at least 2m faces it finds the two groups of m or more faces that
+average linkage divides it into, and their gap: the mean between-distance minus the mean of
+their two mean within-distances (:func:`facenet.cluster.split.two_groups`). When the gap is
+``gap`` or more, the cluster is cut there, and both parts are tried again. A cut never joins
+faces, so the photo rule holds. The same cut, on request and for one cluster, is
+``facenet cluster split OUT CLUSTER``.
 
 Only CelebA-wild is read: the same split, draws and objective as ``bench/cluster_lfw.py
 calibrate``, over the grid m in MIN_SIZES and gap in GAPS. The setting would ship only if some
@@ -31,45 +32,11 @@ import numpy as np
 
 from cluster_lfw import MODELS, draws, lfw_counts, memo_knn, objective
 from facenet.cluster.methods import cluster_embeddings
+from facenet.cluster.split import split_labels
 from identify_common import celeba_dev
 
 MIN_SIZES = (3, 5, 8)
 GAPS = (0.3, 0.4, 0.5, 0.6, 0.7)
-
-
-def _within(x: np.ndarray) -> float:
-    """Mean squared L2 over the pairs of unit vectors x (n >= 2), from their sum."""
-    n, t = len(x), x.sum(axis=0)
-    return float(2.0 - 2.0 * (t @ t - n) / (n * (n - 1)))
-
-
-def split(labels: np.ndarray, x: np.ndarray, min_size: int, gap: float) -> np.ndarray:
-    """labels (N,) with the clusters cut where two sub-groups of >= min_size faces lie gap apart (module docstring)."""
-    from scipy.cluster.hierarchy import linkage, to_tree
-    from scipy.spatial.distance import pdist
-
-    out = np.asarray(labels, np.int64).copy()
-    nxt = int(out.max()) + 1 if len(out) else 0
-    ids, counts = np.unique(out, return_counts=True)
-    todo = [np.flatnonzero(out == c) for c in ids[counts >= 2 * min_size]]
-    while todo:
-        s = todo.pop()
-        if len(s) < 2 * min_size:
-            continue
-        node = to_tree(linkage(pdist(x[s].astype(np.float64), "sqeuclidean"), "average"))
-        while not node.is_leaf() and min(node.get_left().get_count(), node.get_right().get_count()) < min_size:
-            node = max(node.get_left(), node.get_right(), key=lambda c: c.get_count())
-        if node.is_leaf():
-            continue
-        a = s[np.array(node.get_left().pre_order())]
-        b = s[np.array(node.get_right().pre_order())]
-        xa, xb = x[a].astype(np.float64), x[b].astype(np.float64)
-        between = 2.0 - 2.0 * float(xa.sum(axis=0) @ xb.sum(axis=0)) / (len(a) * len(b))
-        if between - (_within(xa) + _within(xb)) / 2 >= gap:
-            out[b] = nxt
-            nxt += 1
-            todo += [np.setdiff1d(s, b), b]
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [{"setting": "shipped default", **objective(labels, sets, base)}]
     for m in MIN_SIZES:
         for gap in GAPS:
-            preds = [split(b, x[sel], m, gap) for b, sel in zip(base, sets)]
+            preds = [split_labels(b, x[sel], m, gap) for b, sel in zip(base, sets)]
             cut = sum(len(np.unique(p)) - len(np.unique(b)) for p, b in zip(preds, base))
             rows.append({"setting": f"split m={m} gap={gap}", "cuts": cut, **objective(labels, sets, preds)})
     for r in rows:

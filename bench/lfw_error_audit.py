@@ -14,7 +14,9 @@ at FPIR 1e-2 from the strangers' own scores).
 2. **The Bush brothers.** Jeb Bush's 11 photos join George W. Bush's 530 in every shipped
    default. The script counts the false pairs that merge makes, and scores the same clustering
    with Jeb's photos taken out of that cluster. Pairwise F1 counts pairs, so one merge into a
-   530-photo cluster costs thousands of them; BCubed weighs every photo once.
+   530-photo cluster costs thousands of them; BCubed weighs every photo once. It also says what
+   ``facenet cluster split`` (:func:`facenet.cluster.split.two_groups`, min_size 2) would cut off
+   that cluster, and the gap.
 3. **The strangers nearest the gallery.** These set the FPIR 1e-2 threshold (the 41st of
    4,069). The script lists them with the enrolled face they match.
 """
@@ -32,6 +34,7 @@ import numpy as np
 
 from facenet.cluster.methods import cluster_embeddings
 from facenet.cluster.metrics import clustering_scores
+from facenet.cluster.split import two_groups
 from identify_common import LFW_GALLERY, first_photos, flip_tta
 
 #: One person under two LFW names: (name kept, name merged into it).
@@ -66,12 +69,16 @@ def clustering_audit(x: np.ndarray, labels: np.ndarray, model: str) -> dict[str,
     split[jeb & (pred == bush)] = pred.max() + 1
     sp = clustering_scores(labels, split)
     fp = false_pairs(labels, pred)
+    idx = np.flatnonzero(pred == bush)  # what `facenet cluster split OUT CLUSTER` would cut off that cluster
+    _, b, gap = two_groups(x[idx], 2)
     keys = ("pairwise_f1", "bcubed_f", "bcubed_precision", "bcubed_recall")
     return {"lfw_labels": {k: round(raw[k], 4) for k in keys},
             "duplicates_merged": {k: round(dup[k], 4) for k in keys},
             "jeb_bush_photos_in_george_w_bush_cluster": int((pred[jeb] == bush).sum()),
             "false_pairs": int(sum(fp.values())), "false_pairs_of_that_cluster": int(fp[int(bush)]),
-            "jeb_bush_taken_out": {k: round(sp[k], 4) for k in keys}}
+            "jeb_bush_taken_out": {k: round(sp[k], 4) for k in keys},
+            "split_of_that_cluster": {"cut_off": dict(Counter(labels[idx[b]].tolist()).most_common(3)),
+                                      "gap": round(float(gap), 3)}}
 
 
 def identification_audit(x: np.ndarray, labels: np.ndarray, paths: np.ndarray, near: int = 12) -> dict[str, Any]:

@@ -324,6 +324,36 @@ def test_merge_and_move_out(folder, tmp_path, pipeline, shared_cache):
     assert missing == []
 
 
+def test_split_undoes_a_merge_of_two_people(folder, tmp_path, pipeline, shared_cache):
+    from facenet.cluster.edit import merge_clusters, split_cluster
+
+    out = tmp_path / "out"
+    run = cluster_folder(folder, out, pipeline, threshold=THRESHOLD, cache=shared_cache, progress=False)
+    bush = main_face(run, str(folder / "a" / "George_W_Bush_0001.jpg"))[0]
+    powell = main_face(run, str(folder / "b" / "Colin_Powell_0001.jpg"))[0]
+    bush_keys, powell_keys = run.cluster(bush).keys, run.cluster(powell).keys
+    name_cluster(out, bush, "Both")
+    merge_clusters(out, powell, "Both")
+    with pytest.raises(UsageError, match="needs 8"):
+        split_cluster(out, "Both", 4)
+    r = split_cluster(out, "Both")
+    assert {frozenset(r.kept.keys), frozenset(r.new.keys)} == {frozenset(bush_keys), frozenset(powell_keys)}
+    assert r.kept.name == "Both" and r.kept.folder == "Both" and r.new.name is None and r.gap > 0.3
+    assert r.new.id == max(c.id for c in run.clusters) + 1 and r.new.folder == f"cluster_{r.new.id:04d}"
+    for c in (r.kept, r.new):
+        assert sorted(p.name for p in (out / c.folder).iterdir()) == sorted(Path(f.photo).name for f in c.faces)
+    assert set(json.loads((out / "names.json").read_text())["names"][0]["faces"]) == r.kept.keys
+    assert load_run(out).to_dict()["clusters"] == [c.to_dict() for c in load_run(out).clusters]
+    assert [r2 for r2 in sheet_refs(out) if not (out / unquote(r2)).exists()] == []
+    assert r.to_dict() == {"kept": {"id": r.kept.id, "name": "Both", "folder": "Both", "size": 3},
+                           "new": {"id": r.new.id, "name": None, "folder": r.new.folder, "size": 3}, "gap": round(r.gap, 4)}
+    own = tmp_path / "own"  # a run whose cache is then lost: the split says what to do
+    cluster_folder([folder / "a", folder / "b"], own, pipeline, threshold=3.9, cache=tmp_path / "own.sqlite", progress=False)
+    (tmp_path / "own.sqlite").unlink()
+    with pytest.raises(DataError, match="embedding cache .* run the clustering again"):
+        split_cluster(own, 1, 1)
+
+
 def test_update_uses_the_shipped_detach_limits_unless_a_threshold_is_given():
     from facenet.cluster.methods import single_threshold
     from facenet.cluster.run import _join_limits

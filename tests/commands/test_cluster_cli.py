@@ -1,6 +1,6 @@
 """`facenet cluster` as a user runs it: one clear line per bad photo and the rest clustered
 (exit 1, as every command with failed inputs), --json with the uniform "failed" list, `name` and
-`enroll`, usage errors in one line with exit 2."""
+`enroll`, `split`, usage errors in one line with exit 2."""
 
 from __future__ import annotations
 
@@ -77,6 +77,22 @@ def test_name_and_enroll(photos, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["subjects"] == [{"name": "Colin", "faces": 2}]
 
 
+def test_split_a_cluster_that_holds_two_people(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["cluster", str(photos), "--out", str(out), "--threshold", "3.9", "--no-progress"])  # everyone in one
+    assert rc == 0 and "in 1 cluster(s)" in capsys.readouterr().out
+    assert main(["cluster", "split", str(out), "1", "--min-size", "3"]) == 2
+    assert "has 4 face(s)" in capsys.readouterr().err
+    assert main(["cluster", "split", str(out), "1", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["kept"]["id"] == 1 and d["new"]["id"] == 2 and d["kept"]["size"] == d["new"]["size"] == 2 and d["gap"] > 0.3
+    people = {c: {p.name.rsplit("_", 1)[0] for p in (out / f"cluster_000{c}").iterdir()} for c in (1, 2)}
+    assert sorted(map(sorted, people.values())) == [["Colin_Powell"], ["George_W_Bush"]]
+    assert main(["cluster", "split", str(out), "2"]) == 2  # two faces cannot make two groups of two
+    assert main(["cluster", "split", str(out), "1", "--min-size", "1"]) == 0
+    assert "split: 1 face(s) stay in" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["cluster", "{photos}"], "--out OUT is required"),
     (["cluster", "{photos}", "--out", "{tmp}/o", "--method", "kmeans"], "--k"),
@@ -86,6 +102,8 @@ def test_name_and_enroll(photos, tmp_path, capsys):
     (["cluster", "{tmp}/missing", "--out", "{tmp}/o", "--threshold", "1"], "no such folder"),
     (["cluster", "name", "{tmp}/nothing", "1", "Ada"], "no clustering run"),
     (["cluster", "name", "{tmp}"], "give OUT CLUSTER NAME"),
+    (["cluster", "split", "{tmp}"], "give OUT CLUSTER"),
+    (["cluster", "split", "{tmp}/nothing", "1"], "no clustering run"),
 ])
 def test_usage_errors_are_one_line(photos, tmp_path, capsys, argv, message):
     rc = main([a.format(photos=photos, tmp=tmp_path) for a in argv])

@@ -1,4 +1,4 @@
-"""Corrections to a clustering run: merge two clusters, take a face out of its cluster.
+"""Corrections to a clustering run: merge two clusters, split one in two, take a face out of its cluster.
 
 Both rewrite OUT in place (links moved, ``assignments.json`` and ``index.html`` rewritten, the
 distances to the centre recomputed from the cached embeddings) and keep the names in step. A run
@@ -8,8 +8,9 @@ over and keeps only the names.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,19 +33,26 @@ def _load(out: Path) -> ClusterRun:
     return run
 
 
-def _with_distances(out: Path, run: ClusterRun, faces: list[ClusterFace]) -> list[ClusterFace]:
-    """The faces with their squared-L2 distance to their (renormalised mean) centre, nearest first."""
+def _embeddings(out: Path, run: ClusterRun, faces: list[ClusterFace]) -> np.ndarray | None:
+    """(n, D) float64 embeddings of the faces from the run's cache; None when the cache lacks one."""
     from facenet.gallery.store import ModelIdentity
 
     cache_path = cache_of(out, run)
     if not faces or not cache_path.is_file():
-        return faces
+        return None
     key = cache_key(ModelIdentity.from_dict(run.model), run.settings.get("detector", "yunet"))
     with EmbeddingCache(cache_path, key) as cache:
         got = cache.get_many({f.sha256 for f in faces})
     if any(f.sha256 not in got or f.face_index >= len(got[f.sha256]) for f in faces):
+        return None
+    return np.stack([got[f.sha256].embeddings[f.face_index] for f in faces]).astype(np.float64)
+
+
+def _with_distances(out: Path, run: ClusterRun, faces: list[ClusterFace]) -> list[ClusterFace]:
+    """The faces with their squared-L2 distance to their (renormalised mean) centre, nearest first."""
+    x = _embeddings(out, run, faces)
+    if x is None:
         return faces
-    x = np.stack([got[f.sha256].embeddings[f.face_index] for f in faces]).astype(np.float64)
     c = x.sum(0)
     c /= max(np.linalg.norm(c), 1e-12)
     d = ((x - c) ** 2).sum(1)
@@ -92,6 +100,63 @@ def merge_clusters(out: str | Path, source: int | str, into: int | str) -> Clust
     write_run(out, run)
     write_sheet(out, run)
     return run.cluster(merged.id)
+
+
+@dataclass(frozen=True)
+class Split:
+    """What :func:`split_cluster` did: the cluster as it is now (id, name and folder kept), the
+    new cluster beside it, and the gap between the two groups (squared L2, :mod:`facenet.cluster.split`)."""
+
+    kept: Cluster
+    new: Cluster
+    gap: float
+
+    def to_dict(self) -> dict[str, Any]:
+        def brief(c: Cluster) -> dict[str, Any]:
+            return {"id": c.id, "name": c.name, "folder": c.folder, "size": c.size}
+
+        return {"kept": brief(self.kept), "new": brief(self.new), "gap": round(self.gap, 4)}
+
+
+def split_cluster(out: str | Path, ref: int | str, min_size: int = 2) -> Split:
+    """Cut cluster ``ref`` (id, folder or name) into the two groups it divides into
+    (:func:`facenet.cluster.split.two_groups`, each of ``min_size`` faces or more). The larger
+    group keeps the id, the name and the folder, and faces above the cut stay with it. The other
+    becomes a new unnamed cluster with its own folder, and a name no longer covers its faces.
+    UsageError when the cluster has fewer than 2 min_size faces; DataError when the run's
+    embedding cache no longer holds its faces."""
+    from facenet.cluster.split import two_groups
+
+    if not isinstance(min_size, int) or isinstance(min_size, bool) or min_size < 1:
+        raise UsageError(f"The 'min_size' parameter of split_cluster must be an int in [1, inf). Got {min_size!r} instead.")
+    out = Path(out)
+    run = _load(out)
+    c = run.cluster(ref)
+    if c.size < 2 * min_size:
+        raise UsageError(f"cluster {c.id} has {c.size} face(s); splitting it into two groups of at least {min_size} "
+                         f"needs {2 * min_size}")
+    x = _embeddings(out, run, c.faces)
+    if x is None:
+        raise DataError(f"{out}: the embedding cache ({cache_of(out, run)}) no longer holds every face of cluster "
+                        f"{c.id}; run the clustering again (it re-embeds only what is missing), then split")
+    _, b, gap = two_groups(x, min_size)
+    cut = set(b.tolist())
+    new_id = max(o.id for o in run.clusters) + 1
+    folder = folder_names([(new_id, None)])[new_id]
+    moved = [replace(f, link=_move_link(out, f, folder)) for i, f in enumerate(c.faces) if i in cut]
+    kept = Cluster(c.id, c.name, _with_distances(out, run, [f for i, f in enumerate(c.faces) if i not in cut]), c.folder)
+    new = Cluster(new_id, None, _with_distances(out, run, moved), folder)
+    gone = {f.key for f in moved}
+    names = load_names(out)
+    if names and gone:
+        for e in names:
+            e.faces -= gone
+        save_names(out, names)
+    clusters = [kept if o.id == c.id else o for o in run.clusters] + [new]
+    run = replace(run, clusters=sorted(clusters, key=lambda o: (-o.size, o.id)))
+    write_run(out, run)
+    write_sheet(out, run)
+    return Split(run.cluster(kept.id), run.cluster(new.id), float(gap))
 
 
 def move_face_out(out: str | Path, key: str) -> ClusterRun:

@@ -1,5 +1,5 @@
 """`facenet cluster DIR --out OUT [...]`, `facenet cluster name OUT CLUSTER NAME`,
-`facenet cluster enroll OUT CLUSTER --gallery G [--name NAME]`"""
+`facenet cluster enroll OUT CLUSTER --gallery G [--name NAME]`, `facenet cluster split OUT CLUSTER [--min-size N]`"""
 
 from __future__ import annotations
 
@@ -14,15 +14,18 @@ USAGE = """facenet cluster DIR [DIR ...] --out OUT [--method M] [--threshold T |
                        [--link symlink|hardlink|copy] [--cache FILE] [--preset fast|accurate | --embedder E]
                        [--flip] [--json] [--no-progress]
        facenet cluster name OUT CLUSTER NAME [--json]
-       facenet cluster enroll OUT CLUSTER [--gallery G] [--name NAME] [--json]"""
+       facenet cluster enroll OUT CLUSTER [--gallery G] [--name NAME] [--json]
+       facenet cluster split OUT CLUSTER [--min-size N] [--json]"""
 
 DESCRIPTION = """Find every face in every photo under DIR (recursively), embed each once (cached by the photo's
 SHA-256 and the model, so a rerun embeds only new photos), and cluster them by person; two faces of
 one photo never share a cluster. OUT gets one folder per cluster (links to the photos; the
 originals are never moved or written), unclustered/, assignments.json and index.html (a contact
 sheet that opens from disk). `name` gives a cluster a name that later runs keep; `enroll` enrols a
-cluster's faces into a recognition gallery under its name. CLUSTER is an id (as in cluster_0003),
-a folder name or a given name. A folder literally called "name" or "enroll" is written ./name."""
+cluster's faces into a recognition gallery under its name; `split` cuts a cluster that holds two
+people (relatives, say) into its two groups, each of at least N faces (default 2), and prints how far
+apart they are. CLUSTER is an id (as in cluster_0003), a folder name or a given name. A folder
+literally called "name", "enroll" or "split" is written ./name."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,14 +33,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("cluster", help="group the faces of a photo folder by person (folders, contact sheet, JSON)",
                        usage=USAGE, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", metavar="DIR", help="photo folder (or image files); or `name` / `enroll`")
-    p.add_argument("rest", nargs="*", metavar="...", help="more folders; for `name`: OUT CLUSTER NAME; for `enroll`: OUT CLUSTER")
+    p.add_argument("target", metavar="DIR", help="photo folder (or image files); or `name` / `enroll` / `split`")
+    p.add_argument("rest", nargs="*", metavar="...", help="more folders; for `name`: OUT CLUSTER NAME; for `enroll` and `split`: OUT CLUSTER")
     p.add_argument("--out", metavar="OUT", help="output folder (new, empty, or an earlier run's)")
     p.add_argument("--method", default="graph", choices=METHODS, help="clustering method (default graph: scales to millions)")
     p.add_argument("--threshold", type=float, default=None,
                    help="squared-L2 distance threshold (default: the calibrated one for the model and method)")
     p.add_argument("--k", type=int, default=None, help="number of clusters (kmeans only)")
-    p.add_argument("--min-size", type=int, default=1, metavar="N", help="clusters with fewer faces go to unclustered/")
+    p.add_argument("--min-size", type=int, default=None, metavar="N",
+                   help="clusters with fewer faces go to unclustered/ (default 1); for `split`: the fewest faces "
+                        "either part may have (default 2)")
     p.add_argument("--update", action="store_true",
                    help="keep the earlier run's clusters and add the new faces to them (default: cluster again)")
     p.add_argument("--link", default="symlink", choices=("symlink", "hardlink", "copy"),
@@ -59,8 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.target in ("name", "enroll") and args.out is None and args.rest:
-        return _name(args) if args.target == "name" else _enroll(args)
+    if args.target in ("name", "enroll", "split") and args.out is None and args.rest:
+        return {"name": _name, "enroll": _enroll, "split": _split}[args.target](args)
     if args.out is None:
         raise UsageError("cluster: --out OUT is required (the folder to write the clusters to)")
     return _cluster(args)
@@ -82,7 +87,8 @@ def _cluster(args: argparse.Namespace) -> int:
 
     pipe = _pipeline(args.detector, embedder_of(args), args.flip, args.backend)
     r = cluster_folder([args.target, *args.rest], args.out, pipe, method=args.method, threshold=args.threshold, k=args.k,
-                       min_size=args.min_size, update=args.update, link=args.link, cache=args.cache,
+                       min_size=1 if args.min_size is None else args.min_size, update=args.update, link=args.link,
+                       cache=args.cache,
                        progress=not args.no_progress)
     for e in r.failed:
         error(f"{e.source}: {e.reason}")
@@ -140,4 +146,22 @@ def _enroll(args: argparse.Namespace) -> int:
                    "gallery": loc})
     else:
         print(f"{c.name}: {added} face(s) of cluster {c.id} enrolled in {loc} ({total} in total); the cluster is named so")
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from facenet.cluster.edit import split_cluster
+
+    if len(args.rest) != 2:
+        raise UsageError("cluster split: give OUT CLUSTER (e.g. facenet cluster split people/ 3)")
+    out, ref = args.rest
+    r = split_cluster(out, ref, 2 if args.min_size is None else args.min_size)
+    if args.json:
+        emit_json(r.to_dict())
+    else:
+        k, n = r.kept, r.new
+        label = f"{k.id} ({k.name})" if k.name else str(k.id)
+        print(f"cluster {label} split: {k.size} face(s) stay in {Path(out) / k.folder}, {n.size} move to cluster {n.id} "
+              f"({Path(out) / n.folder}); the two groups are {r.gap:.3f} farther apart than within themselves "
+              "(squared L2)")
     return 0
