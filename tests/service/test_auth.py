@@ -24,6 +24,7 @@ ROUTES = [("get", "/api/v1/models", "read"), ("post", "/api/v1/detect", "read"),
           ("get", "/api/v1/cluster/jobs/abc", "read"), ("get", "/api/v1/cluster/jobs/abc/faces/k/thumbnail", "read"),
           ("post", "/api/v1/cluster/jobs/abc/clusters/1/name", "enrol"),
           ("post", "/api/v1/cluster/jobs/abc/clusters/1/merge", "enrol"),
+          ("post", "/api/v1/cluster/jobs/abc/clusters/1/split", "enrol"),
           ("post", "/api/v1/cluster/jobs/abc/faces/k/move-out", "enrol")]
 
 

@@ -4,7 +4,7 @@ the real `facenet serve` process on a free loopback port. Screenshots go to out/
 Flows: the key prompt (a wrong key shows the API's error); identify a photo (faces boxed, names or
 "unknown", distances); enrol a face by name, then identify shows the name; the people page
 (rename, merge, delete); cluster review (LFW photos of two people, clusters, name one, move a face
-out, merge); compare two photos against the threshold."""
+out, merge, split); compare two photos against the threshold."""
 
 from __future__ import annotations
 
@@ -282,6 +282,14 @@ def test_cluster_review(server, driver, lfw_dir: Path):
     merge.find_element(By.TAG_NAME, "button").click()
     wait_for(driver, lambda d: [len(r["photos"]) for r in clusters(d)] == [6, 1], "the merged cluster (6, 1 unclustered)")
     shot(driver, "09-cluster-merged")
+
+    # Split it again: Blair's four faces keep the name, Schroeder's two get a cluster of their own.
+    css(driver, ".cluster-row button.split")[0].click()
+    wait_for(driver, lambda d: [len(r["photos"]) for r in clusters(d)] == [4, 2, 1], "the cluster split back (4, 2, 1 unclustered)")
+    rows = clusters(driver)
+    assert rows[0]["title"] == "Tony_Blair" and all(p.startswith("Tony_Blair") for p in rows[0]["photos"])
+    assert len({p.rsplit("_", 1)[0] for p in rows[1]["photos"]}) == 1 and not rows[1]["photos"][0].startswith("Tony_Blair")
+    shot(driver, "10-cluster-split")
     assert console_errors(driver) == []
 
 

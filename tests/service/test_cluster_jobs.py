@@ -1,6 +1,6 @@
 """Cluster jobs through the app: uploaded photos and a server-side folder under a --photos root
 (and nothing outside it: no '..', no absolute path, no symlink out), progress, the result with
-thumbnails, naming a cluster (which enrols it), merging, moving a face out."""
+thumbnails, naming a cluster (which enrols it), merging, moving a face out, splitting."""
 
 from __future__ import annotations
 
@@ -88,6 +88,18 @@ def test_upload_job_review_and_enrol(make_api, photo):
     assert key in [f["key"] for f in after["unclustered"]]
     assert key not in [f["key"] for c in after["clusters"] for f in c["faces"]]
     assert api.post(f"/api/v1/cluster/jobs/{jid}/faces/nope:0/move-out", scope="enrol").status_code == 404
+
+    # b now holds 3 photos of one person and 2 of the other: split it back into the two people
+    assert api.post(f"/api/v1/cluster/jobs/{jid}/clusters/{b['id']}/split", scope="enrol",
+                    json={"min_size": 3}).status_code == 422
+    r = api.post(f"/api/v1/cluster/jobs/{jid}/clusters/{b['id']}/split", scope="enrol")
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["cluster"] == b["id"] and (d["size"], d["new_size"]) == (3, 2) and d["gap"] > 0.3
+    after = {c["id"]: c for c in api.get(f"/api/v1/cluster/jobs/{jid}").json()["result"]["clusters"]}
+    for cid in (d["cluster"], d["new"]):
+        assert len({f["photo"].rsplit("_", 1)[0] for f in after[cid]["faces"]}) == 1  # one person each
+    assert api.post(f"/api/v1/cluster/jobs/{jid}/clusters/999/split", scope="enrol").status_code == 404
 
 
 def test_job_errors(make_api, photo):

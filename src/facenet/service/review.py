@@ -72,3 +72,20 @@ def move_out(service: Any, job_id: str, key: str) -> dict[str, Any]:
             raise ApiError(404, "face_not_found", f"no face {key[:80]!r} in job {job_id}")
         move_face_out(job.out, key)
     return {"key": key, "cluster": None, "from": holder.id, "changed": True}
+
+
+def split_cluster(service: Any, job_id: str, cluster_id: int, min_size: int) -> dict[str, Any]:
+    """Cut cluster ``cluster_id`` into the two groups it divides into, each of ``min_size`` faces
+    or more (422 when it has fewer than 2 ``min_size``), with
+    :func:`facenet.cluster.edit.split_cluster`."""
+    from facenet.cluster.edit import split_cluster as split
+    from facenet.cluster.run import load_run
+
+    job, _ = service.jobs._done(job_id)
+    with job.lock:
+        c = load_run(job.out).cluster(cluster_id)
+        if c.size < 2 * min_size:
+            raise ApiError(422, "validation_error", f"cluster {c.id} has {c.size} face(s); two groups of at least "
+                                                    f"{min_size} need {2 * min_size}")
+        r = split(job.out, c.id, min_size)
+    return {"cluster": r.kept.id, "size": r.kept.size, "new": r.new.id, "new_size": r.new.size, "gap": round(r.gap, 4)}

@@ -33,6 +33,10 @@ class IntoBody(BaseModel):
     into: int
 
 
+class SplitBody(BaseModel):
+    min_size: int = Field(2, ge=1, le=10_000, description="the fewest faces either part may have")
+
+
 @router.post("", status_code=202, openapi_extra=_START_BODY,
              summary="Start clustering uploaded photos (multipart 'images') or a folder under a --photos root (JSON)")
 async def start_job(request: Request, key: Any = Depends(require("enrol"))) -> JSONResponse:
@@ -90,6 +94,12 @@ def name_cluster(request: Request, job_id: str, cluster_id: int, body: NameBody,
 def merge_clusters(request: Request, job_id: str, cluster_id: int, body: IntoBody,
                    key: Any = Depends(require("enrol"))) -> dict[str, Any]:
     return review.merge_clusters(request.app.state.service, job_id, cluster_id, body.into)
+
+
+@router.post("/{job_id}/clusters/{cluster_id}/split", summary="Split a cluster that holds two people into its two groups")
+def split_cluster(request: Request, job_id: str, cluster_id: int, body: SplitBody | None = None,
+                  key: Any = Depends(require("enrol"))) -> dict[str, Any]:
+    return review.split_cluster(request.app.state.service, job_id, cluster_id, (body or SplitBody()).min_size)
 
 
 @router.post("/{job_id}/faces/{face_key}/move-out", summary="Take a face out of its cluster")

@@ -1,5 +1,5 @@
 // Cluster review view: upload a set of photos as a cluster job, follow its progress, then review
-// the clusters as rows of faces: name a cluster (enrols it), merge two, move a face out.
+// the clusters as rows of faces: name a cluster (enrols it), merge two, split one in two, move a face out.
 import { api, authImage, form, seg } from "./api.js";
 import { busy, dropZone, el } from "./ui.js";
 
@@ -123,6 +123,9 @@ function row(cluster, clusters) {
           mergeSelect,
           el("button", { type: "submit" }, "Merge"),
         )
+      : null,
+    n >= 4
+      ? el("button", { type: "button", class: "split", "aria-label": `split cluster ${cid} into two people`, onclick: (e) => act(e.currentTarget, () => api.post(`${base}/split`, { min_size: 2 })) }, "Split in two")
       : null,
   );
 }
