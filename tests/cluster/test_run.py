@@ -347,6 +347,8 @@ def test_split_undoes_a_merge_of_two_people(folder, tmp_path, pipeline, shared_c
     assert [r2 for r2 in sheet_refs(out) if not (out / unquote(r2)).exists()] == []
     assert r.to_dict() == {"kept": {"id": r.kept.id, "name": "Both", "folder": "Both", "size": 3},
                            "new": {"id": r.new.id, "name": None, "folder": r.new.folder, "size": 3}, "gap": round(r.gap, 4)}
+    again = cluster_folder(folder, out, pipeline, threshold=THRESHOLD, cache=shared_cache, update=True, progress=False)
+    assert again.cluster("Both").keys == r.kept.keys and again.cluster(r.new.id).keys == r.new.keys  # --update keeps the split
     own = tmp_path / "own"  # a run whose cache is then lost: the split says what to do
     cluster_folder([folder / "a", folder / "b"], own, pipeline, threshold=3.9, cache=tmp_path / "own.sqlite", progress=False)
     (tmp_path / "own.sqlite").unlink()
