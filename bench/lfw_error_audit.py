@@ -17,7 +17,9 @@ at FPIR 1e-2 from the strangers' own scores).
    530-photo cluster costs thousands of them; BCubed weighs every photo once. It also says what
    ``facenet cluster split`` (:func:`facenet.cluster.split.two_groups`, min_size 2) would cut off
    that cluster, and the gap.
-3. **The strangers nearest the gallery.** These set the FPIR 1e-2 threshold (the 41st of
+3. **The contact sheet's "Check first" ranking** (:mod:`facenet.cluster.review`): of the
+   clusters it ranks highest on the shipped default, how many really hold two or more people.
+4. **The strangers nearest the gallery.** These set the FPIR 1e-2 threshold (the 41st of
    4,069). The script lists them with the enrolled face they match.
 """
 
@@ -34,6 +36,7 @@ import numpy as np
 
 from facenet.cluster.methods import cluster_embeddings
 from facenet.cluster.metrics import clustering_scores
+from facenet.cluster.review import SPLIT_LIMIT
 from facenet.cluster.split import two_groups
 from identify_common import LFW_GALLERY, first_photos, flip_tta
 
@@ -79,6 +82,22 @@ def clustering_audit(x: np.ndarray, labels: np.ndarray, model: str) -> dict[str,
             "jeb_bush_taken_out": {k: round(sp[k], 4) for k in keys},
             "split_of_that_cluster": {"cut_off": dict(Counter(labels[idx[b]].tolist()).most_common(3)),
                                       "gap": round(float(gap), 3)}}
+
+
+def review_audit(x: np.ndarray, labels: np.ndarray, model: str, ks: tuple[int, ...] = (5, 10, 20, 50)) -> dict[str, Any]:
+    """How many of the clusters the contact sheet's "Check first" ranking puts on top really
+    hold two or more people (the ranking of facenet.cluster.review, over the shipped default)."""
+    pred = cluster_embeddings(x, method="graph", model=model).labels
+    ids, n = np.unique(pred, return_counts=True)
+    ranked = []
+    for cid in ids[(n >= 4) & (n <= SPLIT_LIMIT)]:
+        idx = np.flatnonzero(pred == cid)
+        _, b, gap = two_groups(x[idx], 2)
+        if len(b):
+            ranked.append((-gap, int(cid), len(set(labels[idx].tolist())) > 1))
+    ranked.sort()
+    mixed = [m for _, _, m in ranked]
+    return {"ranked": len(ranked), "mixed": int(sum(mixed)), **{f"mixed_in_top_{k}": int(sum(mixed[:k])) for k in ks}}
 
 
 def identification_audit(x: np.ndarray, labels: np.ndarray, paths: np.ndarray, near: int = 12) -> dict[str, Any]:
@@ -130,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         for flip in (False, True):
             model = embedder + ("+flip" if flip else "")
             x = flip_tta(z["plain"], z["mirror"]) if flip else z["plain"].astype(np.float32)
-            res["clustering"][model] = clustering_audit(x, labels, model)
+            res["clustering"][model] = {**clustering_audit(x, labels, model), "check_first": review_audit(x, labels, model)}
             res["identification"][model] = identification_audit(x.astype(np.float32), labels, paths)
             print(model, json.dumps(res["clustering"][model]), json.dumps({k: v for k, v in res["identification"][model].items()
                                                                               if k != "nearest_strangers"}), flush=True)

@@ -71,17 +71,30 @@ class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.refs: list[str] = []
+        self.ids: set[str] = set()
 
     def handle_starttag(self, tag, attrs):
         for k, v in attrs:
             if k in ("src", "href") and v is not None:
                 self.refs.append(v)
+            if k == "id" and v is not None:
+                self.ids.add(v)
 
 
 def sheet_refs(out: Path) -> list[str]:
+    """The sheet's links to files (relative to OUT); its in-page links must name an element."""
     p = _Links()
     p.feed((out / "index.html").read_text(encoding="utf-8"))
-    return p.refs
+    anchors = [r for r in p.refs if r.startswith("#")]
+    assert [a for a in anchors if a[1:] not in p.ids] == []
+    return [r for r in p.refs if not r.startswith("#")]
+
+
+def review_links(out: Path) -> list[str]:
+    """The clusters the sheet's "Check first" section links to, in order."""
+    p = _Links()
+    p.feed((out / "index.html").read_text(encoding="utf-8"))
+    return [r[1:] for r in p.refs if r.startswith("#")]
 
 
 def main_face(run, photo: str):
@@ -334,6 +347,7 @@ def test_split_undoes_a_merge_of_two_people(folder, tmp_path, pipeline, shared_c
     bush_keys, powell_keys = run.cluster(bush).keys, run.cluster(powell).keys
     name_cluster(out, bush, "Both")
     merge_clusters(out, powell, "Both")
+    assert review_links(out)[0] == f"cluster-{bush}"  # the merged pair is the one to check first
     with pytest.raises(UsageError, match="needs 8"):
         split_cluster(out, "Both", 4)
     r = split_cluster(out, "Both")

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from facenet.cluster.cache import EmbeddingCache, cache_key
 from facenet.cluster.names import folder_names, give_name, load_names, save_names
 from facenet.cluster.output import UNCLUSTERED, cache_of, read_run, rename_folder, write_run
 from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
+from facenet.cluster.review import SPLIT_LIMIT, face_embeddings
 from facenet.cluster.sheet import write_sheet
 from facenet.errors import DataError, UsageError
 
@@ -33,24 +33,9 @@ def _load(out: Path) -> ClusterRun:
     return run
 
 
-def _embeddings(out: Path, run: ClusterRun, faces: list[ClusterFace]) -> np.ndarray | None:
-    """(n, D) float64 embeddings of the faces from the run's cache; None when the cache lacks one."""
-    from facenet.gallery.store import ModelIdentity
-
-    cache_path = cache_of(out, run)
-    if not faces or not cache_path.is_file():
-        return None
-    key = cache_key(ModelIdentity.from_dict(run.model), run.settings.get("detector", "yunet"))
-    with EmbeddingCache(cache_path, key) as cache:
-        got = cache.get_many({f.sha256 for f in faces})
-    if any(f.sha256 not in got or f.face_index >= len(got[f.sha256]) for f in faces):
-        return None
-    return np.stack([got[f.sha256].embeddings[f.face_index] for f in faces]).astype(np.float64)
-
-
 def _with_distances(out: Path, run: ClusterRun, faces: list[ClusterFace]) -> list[ClusterFace]:
     """The faces with their squared-L2 distance to their (renormalised mean) centre, nearest first."""
-    x = _embeddings(out, run, faces)
+    x = face_embeddings(out, run, faces)
     if x is None:
         return faces
     c = x.sum(0)
@@ -132,10 +117,13 @@ def split_cluster(out: str | Path, ref: int | str, min_size: int = 2) -> Split:
     out = Path(out)
     run = _load(out)
     c = run.cluster(ref)
+    if c.size > SPLIT_LIMIT:
+        raise UsageError(f"cluster {c.id} has {c.size} faces; split looks inside clusters of up to {SPLIT_LIMIT} "
+                         "(average linkage over every pair of faces); move faces out or merge instead")
     if c.size < 2 * min_size:
         raise UsageError(f"cluster {c.id} has {c.size} face(s); splitting it into two groups of at least {min_size} "
                          f"needs {2 * min_size}")
-    x = _embeddings(out, run, c.faces)
+    x = face_embeddings(out, run, c.faces)
     if x is None:
         raise DataError(f"{out}: the embedding cache ({cache_of(out, run)}) no longer holds every face of cluster "
                         f"{c.id}; run the clustering again (it re-embeds only what is missing), then split")

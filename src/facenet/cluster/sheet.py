@@ -1,7 +1,9 @@
 """``OUT/index.html``: the contact sheet of a clustering run.
 
 One row of face thumbnails per cluster, largest first; the unnamed clusters of a single face
-share one section after them, then the unclustered faces. Each thumbnail links to the photo in
+share one section after them, then the unclustered faces. Above the rows, "Check first" names the
+clusters whose faces divide most clearly into two groups (:mod:`facenet.cluster.review`), each
+with the command that splits it. Each thumbnail links to the photo in
 its cluster's folder, each heading to the folder. Every link is
 relative to OUT and percent-encoded, so the page opens from disk (``file://``) with no broken
 image, wherever OUT is moved. No scripts, no external resources.
@@ -28,7 +30,7 @@ section { margin-bottom: 1.4em; } h2 { font-size: 1.05em; margin: .3em 0; } h2 .
 .row { display: flex; flex-wrap: wrap; gap: 4px; } .row a { display: block; line-height: 0; }
 .row img { width: 80px; height: 80px; border-radius: 4px; object-fit: cover; }
 .more { color: #777; align-self: center; margin-left: .5em; } .missing { width: 80px; height: 80px; background: #ddd; }
-ul.plain { color: #666; font-size: .9em; }
+ul.plain { color: #666; font-size: .9em; } .review { font-size: .9em; } .review code { background: #eee; padding: 0 .3em; }
 """
 
 
@@ -47,25 +49,39 @@ def _face(f: ClusterFace) -> str:
     return f'<span title="{title}">{img}</span>'
 
 
-def _row(title: str, folder: str | None, faces: list[ClusterFace], limit: int = ROW_LIMIT) -> str:
+def _row(title: str, folder: str | None, faces: list[ClusterFace], limit: int = ROW_LIMIT, anchor: str = "") -> str:
     head = escape(title)
     if folder:
         head = f'<a href="{escape(href(folder))}/">{head}</a>'
     n = len(faces)
     cells = "".join(_face(f) for f in faces[:limit])
     more = f'<span class="more">... and {n - limit} more</span>' if n > limit else ""
-    return (f'<section><h2>{head} <span class="n">{n} face{"s" if n != 1 else ""}</span></h2>'
+    at = f' id="{escape(anchor)}"' if anchor else ""
+    return (f'<section{at}><h2>{head} <span class="n">{n} face{"s" if n != 1 else ""}</span></h2>'
             f'<div class="row">{cells}{more}</div></section>')
+
+
+def _review(run: ClusterRun, review: list[tuple[int, float]]) -> str:
+    items = []
+    for cid, gap in review:
+        c = run.cluster(cid)
+        items.append(f'<li><a href="#cluster-{c.id}">{escape(cluster_title(c))}</a> ({c.size} faces): two groups '
+                     f'{gap:.3f} apart beyond their own spread; <code>facenet cluster split OUT {c.id}</code></li>')
+    return ("<section class=\"review\"><h2>Check first: faces that divide most clearly into two groups</h2>"
+            "<p class=\"meta\">Two people merged into one cluster (relatives, say) look like this; one person seen two ways "
+            "can too, so look before splitting. OUT is this folder; the split keeps the larger group's name.</p>"
+            f"<ul class=\"plain\">{''.join(items)}</ul></section>")
 
 
 def cluster_title(c: Cluster) -> str:
     return c.name if c.name else f"Cluster {c.id}"
 
 
-def render(run: ClusterRun) -> str:
-    """The page as a string: clusters largest first (ties: lower id), the unnamed one-face
-    clusters in one section, then unclustered faces and the photos without a face or that could
-    not be read."""
+def render(run: ClusterRun, review: list[tuple[int, float]] | None = None) -> str:
+    """The page as a string: the clusters to check first (``review``: (cluster id, gap) pairs
+    from :func:`facenet.cluster.review.clusters_to_review`; none when empty), then the clusters
+    largest first (ties: lower id), the unnamed one-face clusters in one section, then
+    unclustered faces and the photos without a face or that could not be read."""
     clusters = sorted(run.clusters, key=lambda c: (-c.size, c.id))
     s = run.settings
     thr = s.get("threshold")
@@ -76,7 +92,9 @@ def render(run: ClusterRun) -> str:
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Face clusters</title>"
              f"<style>{_CSS}</style></head><body>",
              f"<h1>Face clusters</h1><p class=\"meta\">{escape(meta)}</p>"]
-    parts += [_row(cluster_title(c), c.folder, c.faces) for c in clusters if c.size > 1 or c.name]
+    if review:
+        parts.append(_review(run, review))
+    parts += [_row(cluster_title(c), c.folder, c.faces, anchor=f"cluster-{c.id}") for c in clusters if c.size > 1 or c.name]
     alone = [c for c in clusters if c.size == 1 and not c.name]
     if alone:  # one section for the faces alone in their cluster (most people of a library, often)
         parts.append(_row(f"{len(alone)} cluster{'s' if len(alone) != 1 else ''} of one face", None,
@@ -96,5 +114,8 @@ def render(run: ClusterRun) -> str:
 
 
 def write_sheet(out: Path, run: ClusterRun) -> Path:
-    """Write ``OUT/index.html`` atomically; returns its path."""
-    return write_file(Path(out) / "index.html", render(run).encode("utf-8"))
+    """Write ``OUT/index.html`` atomically, the clusters to check first read from the run's
+    embedding cache; returns its path."""
+    from facenet.cluster.review import clusters_to_review
+
+    return write_file(Path(out) / "index.html", render(run, clusters_to_review(out, run)).encode("utf-8"))
