@@ -79,8 +79,10 @@ def test_name_and_enroll(photos, tmp_path, capsys):
 
 def test_split_a_cluster_that_holds_two_people(photos, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["cluster", str(photos), "--out", str(out), "--threshold", "3.9", "--no-progress"])  # everyone in one
-    assert rc == 0 and "in 1 cluster(s)" in capsys.readouterr().out
+    rc = main(["cluster", str(photos), "--out", str(out), "--threshold", "3.9", "--no-progress", "--json"])  # all in one
+    run = json.loads(capsys.readouterr().out)
+    assert rc == 0 and run["n_clusters"] == 1 and [c["cluster"] for c in run["check_first"]] == [1]
+    assert run["check_first"][0]["gap"] > 0.3 and "Check first" in (out / "index.html").read_text(encoding="utf-8")
     assert main(["cluster", "split", str(out), "1", "--min-size", "3"]) == 2
     assert "has 4 face(s)" in capsys.readouterr().err
     assert main(["cluster", "split", str(out), "1", "--json"]) == 0
@@ -88,6 +90,7 @@ def test_split_a_cluster_that_holds_two_people(photos, tmp_path, capsys):
     assert d["kept"]["id"] == 1 and d["new"]["id"] == 2 and d["kept"]["size"] == d["new"]["size"] == 2 and d["gap"] > 0.3
     people = {c: {p.name.rsplit("_", 1)[0] for p in (out / f"cluster_000{c}").iterdir()} for c in (1, 2)}
     assert sorted(map(sorted, people.values())) == [["Colin_Powell"], ["George_W_Bush"]]
+    assert json.loads((out / "assignments.json").read_text())["check_first"] == []  # nothing of four faces is left
     assert main(["cluster", "split", str(out), "2"]) == 2  # two faces cannot make two groups of two
     assert main(["cluster", "split", str(out), "1", "--min-size", "1"]) == 0
     assert "split: 1 face(s) stay in" in capsys.readouterr().out

@@ -282,6 +282,8 @@ def test_cluster_review(server, driver, lfw_dir: Path):
     merge.find_element(By.TAG_NAME, "button").click()
     wait_for(driver, lambda d: [len(r["photos"]) for r in clusters(d)] == [6, 1], "the merged cluster (6, 1 unclustered)")
     shot(driver, "09-cluster-merged")
+    flagged = css(driver, ".cluster-row .check-first")
+    assert len(flagged) == 1 and "two groups" in flagged[0].text  # the merged pair is the one to check first
 
     # Split it again: Blair's four faces keep the name, Schroeder's two get a cluster of their own.
     css(driver, ".cluster-row button.split")[0].click()

@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 
 from facenet.cluster.names import folder_names, give_name, load_names, save_names
-from facenet.cluster.output import UNCLUSTERED, cache_of, read_run, rename_folder, write_run
+from facenet.cluster.output import UNCLUSTERED, cache_of, read_run, rename_folder
 from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
-from facenet.cluster.review import SPLIT_LIMIT, face_embeddings
-from facenet.cluster.sheet import write_sheet
+from facenet.cluster.review import SPLIT_LIMIT, face_embeddings, publish
 from facenet.errors import DataError, UsageError
 
 
@@ -82,8 +81,7 @@ def merge_clusters(out: str | Path, source: int | str, into: int | str) -> Clust
     if name is not None:
         save_names(out, give_name(load_names(out), merged.keys, name))
         run = refolder(out, run, merged.id)
-    write_run(out, run)
-    write_sheet(out, run)
+    run = publish(out, run)
     return run.cluster(merged.id)
 
 
@@ -142,8 +140,7 @@ def split_cluster(out: str | Path, ref: int | str, min_size: int = 2) -> Split:
         save_names(out, names)
     clusters = [kept if o.id == c.id else o for o in run.clusters] + [new]
     run = replace(run, clusters=sorted(clusters, key=lambda o: (-o.size, o.id)))
-    write_run(out, run)
-    write_sheet(out, run)
+    run = publish(out, run)
     return Split(run.cluster(kept.id), run.cluster(new.id), float(gap))
 
 
@@ -180,8 +177,7 @@ def move_face_out(out: str | Path, key: str) -> ClusterRun:
         save_names(out, [e for e in names if e.faces])
     run = replace(run, clusters=sorted(clusters, key=lambda c: (-c.size, c.id)),
                   unclustered=[*run.unclustered, replace(face, distance_to_centre=None, link=link)])
-    write_run(out, run)
-    write_sheet(out, run)
+    run = publish(out, run)
     return run
 
 

@@ -88,7 +88,9 @@ class ClusterRun:
     no_face: the photos in which no face was found. n_photos: readable photos (duplicates
     counted once); n_faces: faces found; n_embedded_now: photos embedded in this run (the others
     came from the cache). settings: method, threshold (squared L2) and its source, k, min_size,
-    link, update, detector, cache, roots. model: the model identity (dict).
+    link, update, detector, cache, roots. model: the model identity (dict). check_first: the
+    clusters whose faces divide most clearly into two groups, ``[{"cluster": id, "gap": g}]``
+    largest gap first (:func:`facenet.cluster.review.publish` fills it in).
     """
 
     clusters: list[Cluster]
@@ -106,6 +108,7 @@ class ClusterRun:
     model: dict[str, Any] = field(default_factory=dict)
     n_ignored: int = 0
     out: str = ""
+    check_first: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[tuple[str, str]]:
@@ -157,6 +160,7 @@ class ClusterRun:
             "no_face": list(self.no_face), "duplicates": dict(self.duplicates),
             "warnings": [{"path": p, "message": m} for p, m in self.warnings],
             "failed": [e.to_dict() for e in self.failed],
+            "check_first": [dict(c) for c in self.check_first],
         }
 
     @classmethod
@@ -177,6 +181,7 @@ class ClusterRun:
                 no_face=list(d.get("no_face", [])), duplicates=dict(d.get("duplicates", {})),
                 settings=dict(d.get("settings", {})), model=dict(d.get("model", {})),
                 n_ignored=int(d.get("n_ignored_files", 0)), out=str(d.get("out", "")),
+                check_first=[{"cluster": int(c["cluster"]), "gap": float(c["gap"])} for c in d.get("check_first", [])],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"assignments.json is not a clustering run ({type(exc).__name__}: {exc}).") from None

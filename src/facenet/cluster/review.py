@@ -11,13 +11,15 @@ nothing was chosen from it). ``facenet cluster split OUT CLUSTER`` cuts one on r
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from facenet.cluster.cache import EmbeddingCache, cache_key
-from facenet.cluster.output import cache_of
+from facenet.cluster.output import cache_of, write_run
 from facenet.cluster.results import ClusterFace, ClusterRun
+from facenet.cluster.sheet import write_sheet
 
 #: Clusters listed at the top of the contact sheet.
 REVIEW_TOP = 5
@@ -59,3 +61,14 @@ def clusters_to_review(out: str | Path, run: ClusterRun, top: int = REVIEW_TOP, 
         if len(b):
             ranked.append((c.id, float(gap)))
     return sorted(ranked, key=lambda t: (-t[1], t[0]))[:top]
+
+
+def publish(out: str | Path, run: ClusterRun) -> ClusterRun:
+    """The run with ``check_first`` computed again, written to ``OUT/assignments.json`` and
+    ``OUT/index.html``; every run and every correction ends here. Returns that run."""
+    ranked = clusters_to_review(out, run)
+    run = replace(run, check_first=[{"cluster": cid, "gap": round(gap, 4)} for cid, gap in ranked])
+    write_run(Path(out), run)
+    write_sheet(Path(out), run)
+    return run
+

@@ -35,10 +35,9 @@ from facenet.cluster.output import (
     check_out,
     make_links,
     read_run,
-    write_run,
 )
 from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
-from facenet.cluster.sheet import write_sheet
+from facenet.cluster.review import publish
 from facenet.data.files import find_photos
 from facenet.errors import DataError, UsageError
 from facenet.validation import check_option, check_scalar
@@ -148,8 +147,7 @@ def cluster_folder(root: str | Path | Sequence[str | Path], out: str | Path, pip
         settings=settings, model=identity.to_dict(), n_ignored=ignored, out=str(out))
     if names:
         save_names(out, names)
-    write_run(out, run)
-    write_sheet(out, run)
+    run = publish(out, run)
     if callable(progress):
         progress(steps, steps)
     return run
@@ -303,8 +301,7 @@ def _name(out: Path, cluster_id: int | str, name: str, gallery: str | None) -> C
     c = run.cluster(cluster_id)
     save_names(out, give_name(load_names(out), c.keys, name, gallery))
     run = refolder(out, run.with_cluster(Cluster(c.id, name, c.faces, c.folder)), c.id)
-    write_run(out, run)
-    write_sheet(out, run)
+    run = publish(out, run)
     return run.cluster(c.id)
 
 

@@ -61,10 +61,13 @@ def _row(title: str, folder: str | None, faces: list[ClusterFace], limit: int = 
             f'<div class="row">{cells}{more}</div></section>')
 
 
-def _review(run: ClusterRun, review: list[tuple[int, float]]) -> str:
+def _review(run: ClusterRun) -> str:
     items = []
-    for cid, gap in review:
-        c = run.cluster(cid)
+    known = {c.id for c in run.clusters}
+    for entry in run.check_first:
+        if entry["cluster"] not in known:
+            continue
+        c, gap = run.cluster(entry["cluster"]), float(entry["gap"])
         items.append(f'<li><a href="#cluster-{c.id}">{escape(cluster_title(c))}</a> ({c.size} faces): two groups '
                      f'{gap:.3f} apart beyond their own spread; <code>facenet cluster split OUT {c.id}</code></li>')
     return ("<section class=\"review\"><h2>Check first: faces that divide most clearly into two groups</h2>"
@@ -77,11 +80,10 @@ def cluster_title(c: Cluster) -> str:
     return c.name if c.name else f"Cluster {c.id}"
 
 
-def render(run: ClusterRun, review: list[tuple[int, float]] | None = None) -> str:
-    """The page as a string: the clusters to check first (``review``: (cluster id, gap) pairs
-    from :func:`facenet.cluster.review.clusters_to_review`; none when empty), then the clusters
-    largest first (ties: lower id), the unnamed one-face clusters in one section, then
-    unclustered faces and the photos without a face or that could not be read."""
+def render(run: ClusterRun) -> str:
+    """The page as a string: the clusters to check first (``run.check_first``; no section when
+    empty), then the clusters largest first (ties: lower id), the unnamed one-face clusters in
+    one section, then unclustered faces and the photos without a face or that could not be read."""
     clusters = sorted(run.clusters, key=lambda c: (-c.size, c.id))
     s = run.settings
     thr = s.get("threshold")
@@ -92,8 +94,8 @@ def render(run: ClusterRun, review: list[tuple[int, float]] | None = None) -> st
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Face clusters</title>"
              f"<style>{_CSS}</style></head><body>",
              f"<h1>Face clusters</h1><p class=\"meta\">{escape(meta)}</p>"]
-    if review:
-        parts.append(_review(run, review))
+    if run.check_first:
+        parts.append(_review(run))
     parts += [_row(cluster_title(c), c.folder, c.faces, anchor=f"cluster-{c.id}") for c in clusters if c.size > 1 or c.name]
     alone = [c for c in clusters if c.size == 1 and not c.name]
     if alone:  # one section for the faces alone in their cluster (most people of a library, often)
@@ -114,8 +116,5 @@ def render(run: ClusterRun, review: list[tuple[int, float]] | None = None) -> st
 
 
 def write_sheet(out: Path, run: ClusterRun) -> Path:
-    """Write ``OUT/index.html`` atomically, the clusters to check first read from the run's
-    embedding cache; returns its path."""
-    from facenet.cluster.review import clusters_to_review
-
-    return write_file(Path(out) / "index.html", render(run, clusters_to_review(out, run)).encode("utf-8"))
+    """Write ``OUT/index.html`` atomically; returns its path."""
+    return write_file(Path(out) / "index.html", render(run).encode("utf-8"))

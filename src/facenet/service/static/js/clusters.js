@@ -82,7 +82,8 @@ function render(result) {
   const unclustered = result.unclustered || [];
   const summary = `${clusters.length} cluster${clusters.length === 1 ? "" : "s"}, ${unclustered.length} unclustered face${unclustered.length === 1 ? "" : "s"}`;
   section.querySelector("#cluster-status").textContent = `Job ${jobId}: done. ${summary}.`;
-  const rows = clusters.map((c) => row(c, clusters));
+  const check = new Map((result.check_first || []).map((c) => [c.cluster, c.gap]));
+  const rows = clusters.map((c) => row(c, clusters, check.get(c.id)));
   if (unclustered.length) {
     rows.push(el("section", { class: "cluster-row unclustered" }, el("h3", {}, "Unclustered"), el("div", { class: "thumbs" }, unclustered.map((f) => thumb(f, false)))));
   }
@@ -94,7 +95,7 @@ function render(result) {
   section.querySelector("#cluster-rows").replaceChildren(...rows);
 }
 
-function row(cluster, clusters) {
+function row(cluster, clusters, gap) {
   const cid = cluster.id;
   const nameId = `cluster-name-${cid}`;
   const mergeId = `cluster-merge-${cid}`;
@@ -106,7 +107,13 @@ function row(cluster, clusters) {
   return el(
     "section",
     { class: "cluster-row", dataset: { cluster: cid } },
-    el("h3", {}, el("span", { class: "cluster-title" }, cluster.name ? cluster.name : `Cluster ${cid}`), el("span", { class: "muted" }, ` ${n} face${n === 1 ? "" : "s"}`)),
+    el(
+      "h3",
+      {},
+      el("span", { class: "cluster-title" }, cluster.name ? cluster.name : `Cluster ${cid}`),
+      el("span", { class: "muted" }, ` ${n} face${n === 1 ? "" : "s"}`),
+      gap !== undefined ? el("span", { class: "check-first", title: "its faces divide clearly into two groups: two people, or one person seen two ways" }, ` check first: two groups ${gap.toFixed(2)} apart`) : null,
+    ),
     el("div", { class: "thumbs" }, cluster.faces.map((f) => thumb(f, true))),
     el(
       "form",
