@@ -109,6 +109,9 @@ def _cluster(args: argparse.Namespace) -> int:
         thr = r.settings.get("threshold")
         if thr is not None:
             print(f"method {r.settings['method']}, threshold {thr:.4f} ({r.settings['threshold_source']})")
+        if r.check_first:
+            ids = ", ".join(f"{c['cluster']} (two groups {c['gap']:.2f} apart)" for c in r.check_first)
+            print(f"check first: {ids}; cut one with `facenet cluster split {out} CLUSTER`")
         print(f"wrote {out / 'index.html'} and {out / 'assignments.json'}")
     return 1 if (r.failed or r.n_faces == 0) else 0
 
