@@ -37,7 +37,7 @@ import numpy as np
 from facenet.cluster.methods import cluster_embeddings
 from facenet.cluster.metrics import clustering_scores
 from facenet.cluster.review import SPLIT_LIMIT
-from facenet.cluster.split import two_groups
+from facenet.cluster.split import rank_by_gap, two_groups
 from identify_common import LFW_GALLERY, first_photos, flip_tta
 
 #: One person under two LFW names: (name kept, name merged into it).
@@ -86,17 +86,11 @@ def clustering_audit(x: np.ndarray, labels: np.ndarray, model: str) -> dict[str,
 
 def review_audit(x: np.ndarray, labels: np.ndarray, model: str, ks: tuple[int, ...] = (5, 10, 20, 50)) -> dict[str, Any]:
     """How many of the clusters the contact sheet's "Check first" ranking puts on top really
-    hold two or more people (the ranking of facenet.cluster.review, over the shipped default)."""
+    hold two or more people (:func:`facenet.cluster.split.rank_by_gap`, as
+    facenet.cluster.review ranks them, over the shipped default)."""
     pred = cluster_embeddings(x, method="graph", model=model).labels
-    ids, n = np.unique(pred, return_counts=True)
-    ranked = []
-    for cid in ids[(n >= 4) & (n <= SPLIT_LIMIT)]:
-        idx = np.flatnonzero(pred == cid)
-        _, b, gap = two_groups(x[idx], 2)
-        if len(b):
-            ranked.append((-gap, int(cid), len(set(labels[idx].tolist())) > 1))
-    ranked.sort()
-    mixed = [m for _, _, m in ranked]
+    ranked = rank_by_gap(pred, x, 2, SPLIT_LIMIT)
+    mixed = [len(set(labels[pred == cid].tolist())) > 1 for cid, _ in ranked]
     return {"ranked": len(ranked), "mixed": int(sum(mixed)), **{f"mixed_in_top_{k}": int(sum(mixed[:k])) for k in ks}}
 
 

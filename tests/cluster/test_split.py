@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from tests.cluster.cluster_helpers import people, same_partition
 
-from facenet.cluster.split import split_labels, two_groups
+from facenet.cluster.split import rank_by_gap, split_labels, two_groups
 
 
 def brute_gap(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -61,3 +61,15 @@ def test_split_labels_recovers_merged_people_and_leaves_the_rest():
     assert same_partition(out[:18], who) and out[18] == -1 and out[19] == 5
     assert len(set(out[:18].tolist()) & {-1, 5}) == 0
     assert np.array_equal(split_labels(labels, x, 2, 9.0), labels)  # no gap that large: nothing is cut
+
+
+def test_rank_by_gap_puts_the_merged_pair_first_and_skips_small_and_large_clusters():
+    x2, _ = people(8, n_people=2, per=5, spread=0.2)   # two people in one cluster
+    x1, _ = people(9, n_people=1, per=10, spread=0.2)  # one person
+    x3, _ = people(10, n_people=1, per=3)              # too small for two groups of two
+    x = np.vstack([x1, x2, x3])
+    labels = np.r_[np.full(10, 4), np.full(10, 7), np.full(3, 1)]
+    ranked = rank_by_gap(labels, x, 2)
+    assert [cid for cid, _ in ranked] == [7, 4]
+    assert ranked[0][1] == pytest.approx(two_groups(x2, 2)[2]) and ranked[0][1] > ranked[1][1]
+    assert rank_by_gap(labels, x, 2, max_size=9) == []

@@ -19,6 +19,7 @@ from facenet.cluster.output import UNCLUSTERED, cache_of, read_run, rename_folde
 from facenet.cluster.results import Cluster, ClusterFace, ClusterRun
 from facenet.cluster.review import SPLIT_LIMIT, face_embeddings, publish
 from facenet.errors import DataError, UsageError
+from facenet.validation import check_scalar
 
 
 class CannotLinkError(UsageError):
@@ -110,8 +111,7 @@ def split_cluster(out: str | Path, ref: int | str, min_size: int = 2) -> Split:
     embedding cache no longer holds its faces."""
     from facenet.cluster.split import two_groups
 
-    if not isinstance(min_size, int) or isinstance(min_size, bool) or min_size < 1:
-        raise UsageError(f"The 'min_size' parameter of split_cluster must be an int in [1, inf). Got {min_size!r} instead.")
+    check_scalar(min_size, "min_size", int, min_val=1, owner="split_cluster")
     out = Path(out)
     run = _load(out)
     c = run.cluster(ref)

@@ -45,22 +45,18 @@ def face_embeddings(out: Path, run: ClusterRun, faces: list[ClusterFace]) -> np.
 
 
 def clusters_to_review(out: str | Path, run: ClusterRun, top: int = REVIEW_TOP, min_size: int = 2) -> list[tuple[int, float]]:
-    """[(cluster id, gap)], largest gap first (ties: the lower id), at most ``top``. Only
-    clusters of 2 ``min_size`` to ``SPLIT_LIMIT`` faces are ranked. The list is empty when
-    the embedding cache cannot give the faces."""
-    from facenet.cluster.split import two_groups
+    """[(cluster id, gap)], largest gap first (ties: the lower id), at most ``top``
+    (:func:`facenet.cluster.split.rank_by_gap`). Only clusters of 2 ``min_size`` to
+    ``SPLIT_LIMIT`` faces are ranked. The list is empty when the embedding cache cannot give
+    the faces."""
+    from facenet.cluster.split import rank_by_gap
 
     big = [c for c in run.clusters if 2 * min_size <= c.size <= SPLIT_LIMIT]
     x = face_embeddings(Path(out), run, [f for c in big for f in c.faces]) if big else None
     if x is None:
         return []
-    ranked, start = [], 0
-    for c in big:
-        _, b, gap = two_groups(x[start : start + c.size], min_size)
-        start += c.size
-        if len(b):
-            ranked.append((c.id, float(gap)))
-    return sorted(ranked, key=lambda t: (-t[1], t[0]))[:top]
+    labels = np.repeat([c.id for c in big], [c.size for c in big])
+    return rank_by_gap(labels, x, min_size, SPLIT_LIMIT)[:top]
 
 
 def publish(out: str | Path, run: ClusterRun) -> ClusterRun:

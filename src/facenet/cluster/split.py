@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from facenet.validation import check_scalar
+
 
 def _within(x: np.ndarray) -> float:
     """Mean squared L2 over the pairs of unit vectors x (n, D), from their sum; 0 for one face."""
@@ -36,8 +38,7 @@ def two_groups(x: np.ndarray, min_size: int = 2) -> tuple[np.ndarray, np.ndarray
     gap float). The first group is the larger, or the one whose smallest index comes first on a
     tie, and a + b <= n: faces hanging above the node belong to neither. With fewer than
     2 min_size faces the result is two empty arrays and a NaN gap."""
-    if not isinstance(min_size, (int, np.integer)) or isinstance(min_size, bool) or min_size < 1:
-        raise ValueError(f"The 'min_size' parameter of two_groups must be an int in [1, inf). Got {min_size!r} instead.")
+    check_scalar(min_size, "min_size", int, min_val=1, owner="two_groups")
     x = np.asarray(x, np.float64)
     empty = np.zeros(0, np.int64)
     if x.ndim != 2 or len(x) < 2 * min_size:
@@ -56,6 +57,23 @@ def two_groups(x: np.ndarray, min_size: int = 2) -> tuple[np.ndarray, np.ndarray
         a, b = b, a
     between = 2.0 - 2.0 * float(x[a].sum(axis=0) @ x[b].sum(axis=0)) / (len(a) * len(b))
     return a, b, between - (_within(x[a]) + _within(x[b])) / 2.0
+
+
+def rank_by_gap(labels: np.ndarray, x: np.ndarray, min_size: int = 2, max_size: int | None = None) -> list[tuple[int, float]]:
+    """[(cluster id, gap)] of :func:`two_groups` for every cluster of 2 ``min_size`` to
+    ``max_size`` (None: any number of) faces that has two such groups, largest gap first (ties:
+    the lower id). labels: (N,) int cluster ids (-1 is left out); x: (N, D) unit norm."""
+    labels = np.asarray(labels, np.int64)
+    order = np.argsort(labels, kind="stable")
+    ids, start, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    ranked = []
+    for cid, s, n in zip(ids.tolist(), start.tolist(), counts.tolist()):
+        if cid < 0 or n < 2 * min_size or (max_size is not None and n > max_size):
+            continue
+        _, b, gap = two_groups(x[order[s : s + n]], min_size)
+        if len(b):
+            ranked.append((cid, float(gap)))
+    return sorted(ranked, key=lambda t: (-t[1], t[0]))
 
 
 def split_labels(labels: np.ndarray, x: np.ndarray, min_size: int, gap: float) -> np.ndarray:

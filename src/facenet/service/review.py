@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from facenet.errors import UsageError
 from facenet.service.errors import ApiError
 
 
@@ -83,9 +84,9 @@ def split_cluster(service: Any, job_id: str, cluster_id: int, min_size: int) -> 
 
     job, _ = service.jobs._done(job_id)
     with job.lock:
-        c = load_run(job.out).cluster(cluster_id)
-        if c.size < 2 * min_size:
-            raise ApiError(422, "validation_error", f"cluster {c.id} has {c.size} face(s); two groups of at least "
-                                                    f"{min_size} need {2 * min_size}")
-        r = split(job.out, c.id, min_size)
+        c = load_run(job.out).cluster(cluster_id)  # an unknown cluster: 404, as for the other edits
+        try:
+            r = split(job.out, c.id, min_size)
+        except UsageError as exc:  # too few faces for two groups, or too many to look inside
+            raise ApiError(422, "validation_error", str(exc)) from None
     return {"cluster": r.kept.id, "size": r.kept.size, "new": r.new.id, "new_size": r.new.size, "gap": round(r.gap, 4)}
